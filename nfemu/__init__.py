@@ -1,0 +1,18 @@
+"""nfemu: an offline emulator of Linux netfilter (iptables).
+
+    >>> import nfemu
+    >>> rs = nfemu.loads("*filter\\n:INPUT DROP [0:0]\\n-A INPUT -p tcp --dport 22 -j ACCEPT\\nCOMMIT\\n")
+    >>> print(rs.save(header=False), end="")
+    *filter
+    :INPUT DROP [0:0]
+    :FORWARD ACCEPT [0:0]
+    :OUTPUT ACCEPT [0:0]
+    -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+    COMMIT
+"""
+from . import errors
+from .ir import Chain, Counters, Family, Rule, Ruleset, Table
+from .parse import load, loads
+
+__all__ = ["load", "loads", "errors", "Ruleset", "Table", "Chain", "Rule", "Counters", "Family"]
+__version__ = "0.1.0"

@@ -1,0 +1,33 @@
+"""``-m comment --comment TEXT``: always matches (libxt_comment.c, xt_comment.c)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Match
+from ..util import save_string
+from .base import ExtSpec, Opt, RuleContext, Given, no_invert, single
+
+XT_MAX_COMMENT_LEN = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Comment(Match):
+    NAME = "comment"
+    comment: str = ""
+
+    def save(self) -> str:
+        return f" --comment {save_string(self.comment)}"
+
+
+def build(given: list[Given], ctx: RuleContext) -> Comment:
+    opts = single(given)
+    g = opts.get("comment")
+    if g is None:
+        return Comment("")
+    no_invert(g)
+    if len(g.arg.encode("utf-8", "surrogateescape")) > XT_MAX_COMMENT_LEN - 1:
+        raise g.error(f"comment may not exceed {XT_MAX_COMMENT_LEN - 1} characters")
+    return Comment(g.arg)
+
+
+SPEC = ExtSpec("comment", "match", (Opt("comment"),), build)

@@ -1,0 +1,397 @@
+"""Reading a ruleset: iptables-restore's line loop (iptables/xtables-restore.c) over the line
+events of ``grammar.py``, the command parser of ``command.py`` for each rule line, and the
+load-time checks of ``validate.py`` at every COMMIT."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .command import Command, XT_EXTENSION_MAXNAMELEN, parse_command
+from .errors import LocatedError, Location, ParseError, RulesetErrors, ValidationError
+from .grammar import Word, fast_events, grammar_events
+from .ir import BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
+
+POLICIES = ("ACCEPT", "DROP")
+
+
+@dataclass
+class _ChainState:
+    name: str
+    policy: str | None
+    counters: Counters = Counters()
+    rules: list = field(default_factory=list)
+    line: int = 0
+
+
+@dataclass
+class _TableState:
+    name: str
+    line: int
+    chains: dict[str, _ChainState] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, name: str, line: int) -> "_TableState":
+        table = cls(name, line)
+        for chain in BUILTIN_CHAINS[name]:
+            table.chains[chain] = _ChainState(chain, "ACCEPT", line=line)
+        return table
+
+
+class Loader:
+    """Feeds line events through iptables-restore's state machine.
+
+    ``counters`` is iptables-restore's ``-c``: honour ``[p:b]`` prefixes and chain counters.
+    Errors are collected (every error of the file is reported); a failed line is skipped."""
+
+    def __init__(self, file: str = "<string>", family: Family = Family.IPV4,
+                 counters: bool = True):
+        self.file = file
+        self.family = family
+        self.counters = counters
+        self.errors: list[LocatedError] = []
+        self.committed: dict[str, _TableState] = {}
+        self.current: _TableState | None = None
+        self.last_line = 0
+
+    def loc(self, line: int, column: int = 1) -> Location:
+        return Location(self.file, line, column)
+
+    def fail(self, message: str, line: int, column: int = 1, cls=ParseError) -> None:
+        self.errors.append(cls(message, self.loc(line, column)))
+
+    def feed(self, events) -> None:
+        for kind, line, payload in events:
+            self.last_line = line
+            try:
+                getattr(self, "_" + kind)(line, payload)
+            except LocatedError as exc:
+                self.errors.append(exc)
+
+    # -- line kinds ---------------------------------------------------------------------
+    def _blank(self, line, payload):
+        pass
+
+    def _comment(self, line, payload):
+        pass
+
+    def _table(self, line, words: list[Word]):
+        if self.current is not None:
+            raise ParseError(f"COMMIT expected before a new table (table "
+                             f"'{self.current.name}' opened at line {self.current.line})",
+                             self.loc(line))
+        if not words:
+            raise ParseError("table name missing after '*'", self.loc(line, 2))
+        name = words[0].text
+        if name not in BUILTIN_CHAINS:
+            hint = " (the line ends in a carriage return: iptables-restore does not accept " \
+                   "CRLF line ends)" if name.endswith("\r") else ""
+            raise ParseError(f"table name '{name.rstrip(chr(13))}' invalid{hint}; tables are "
+                             + ", ".join(BUILTIN_CHAINS), self.loc(line, words[0].column))
+        # Without --noflush, iptables-restore flushes the table it is about to fill.
+        self.current = _TableState.fresh(name, line)
+
+    def _chain(self, line, words: list[Word]):
+        table = self._need_table(line, ":")
+        if not words:
+            raise ParseError("chain name invalid", self.loc(line, 2))
+        name = words[0].text
+        if len(name) >= XT_EXTENSION_MAXNAMELEN:
+            raise ParseError(f"Invalid chain name `{name}' ({XT_EXTENSION_MAXNAMELEN - 1} chars "
+                             "max)", self.loc(line, words[0].column))
+        if len(words) < 2:
+            raise ParseError("policy invalid: a chain line is ':NAME POLICY [packets:bytes]'",
+                             self.loc(line, words[0].column + len(name)))
+        policy = words[1]
+        builtin = name in BUILTIN_CHAINS[table.name]
+        if builtin:
+            counters = Counters()
+            if self.counters:
+                ctrs = words[2] if len(words) > 2 else None
+                counters = _parse_bracket_counters(ctrs.text) if ctrs else None
+                if counters is None:
+                    col = ctrs.column if ctrs else policy.column + len(policy.text)
+                    raise ParseError(f"invalid policy counters for chain '{name}'",
+                                     self.loc(line, col))
+            if policy.text not in POLICIES and policy.text != "-":
+                raise ValidationError(f"Can't set policy `{policy.text}' on `{name}': a "
+                                      "built-in chain's policy is ACCEPT or DROP",
+                                      self.loc(line, policy.column))
+            chain = table.chains[name]
+            if policy.text != "-":
+                chain.policy = policy.text
+            chain.counters = counters
+            chain.line = line
+        else:
+            # A user chain is created, or flushed when it exists; its policy word is ignored.
+            if name in table.chains:
+                table.chains[name].rules.clear()
+            else:
+                table.chains[name] = _ChainState(name, None, line=line)
+
+    def _commit(self, line, text):
+        table = self.current
+        if table is None:
+            raise ParseError("COMMIT outside a table (no '*table' line before it)",
+                             self.loc(line))
+        self.current = None
+        from .validate import validate_table
+        errors = validate_table(_freeze_table(table), self.file)
+        if errors:
+            self.errors.extend(errors)
+            return
+        self.committed[table.name] = table
+
+    def _rule(self, line, payload):
+        counters_text, ccol, words = payload
+        table = self._need_table(line, words[0].text if words else "")
+        prefix = None
+        if counters_text is not None:
+            pcnt, colon, bcnt = counters_text[1:-1].partition(":")
+            if not colon:
+                raise ParseError("Bad counters: need [packets:bytes]", self.loc(line, ccol))
+            if self.counters:
+                prefix = _counters_from_words(pcnt, bcnt, self.loc(line, ccol))
+        cmd = parse_command([(w.text, w.column) for w in words], table.name, self.family,
+                            self.file, line, prefix)
+        self._apply(table, cmd, line)
+
+    def _need_table(self, line: int, what: str) -> _TableState:
+        if self.current is None:
+            raise ParseError(f"'{what}' outside a table: a '*table' line (e.g. *filter) must "
+                             "come first", self.loc(line))
+        return self.current
+
+    # -- commands -----------------------------------------------------------------------
+    def _apply(self, table: _TableState, cmd: Command, line: int) -> None:
+        op = cmd.op
+        loc = cmd.loc
+
+        def chain_of(name, builtin_ok=True):
+            if name not in table.chains:
+                raise ValidationError(f"Chain '{name}' does not exist", loc)
+            c = table.chains[name]
+            return c
+
+        if op in "AIRD" or op == "C":
+            chain = chain_of(cmd.chain)
+            rules = chain.rules
+            if op == "A":
+                rules.extend(cmd.rules)
+            elif op == "I":
+                if cmd.rulenum > len(rules) + 1:
+                    raise ValidationError("Index of insertion too big", loc)
+                rules[cmd.rulenum - 1:cmd.rulenum - 1] = cmd.rules
+            elif op == "R":
+                if len(cmd.rules) != 1:
+                    raise ValidationError("-R takes one rule (one source and one destination)",
+                                          loc)
+                if cmd.rulenum > len(rules):
+                    raise ValidationError("Index of replacement too big", loc)
+                rules[cmd.rulenum - 1] = cmd.rules[0]
+            elif op == "D":
+                if cmd.rulenum is not None:
+                    if cmd.rulenum > len(rules):
+                        raise ValidationError("Index of deletion too big", loc)
+                    del rules[cmd.rulenum - 1]
+                else:
+                    for wanted in cmd.rules:
+                        for i, have in enumerate(rules):
+                            if _same_rule(have, wanted):
+                                del rules[i]
+                                break
+                        else:
+                            raise ValidationError("Bad rule (does a matching rule exist in that "
+                                                  "chain?)", loc)
+        elif op == "N":
+            if cmd.chain in table.chains:
+                raise ValidationError("Chain already exists", loc)
+            table.chains[cmd.chain] = _ChainState(cmd.chain, None, line=line)
+        elif op == "X":
+            names = [cmd.chain] if cmd.chain else [c for c, s in table.chains.items()
+                                                   if s.policy is None]
+            for name in names:
+                chain = chain_of(name)
+                if chain.policy is not None:
+                    raise ValidationError("Cannot delete built-in chain", loc)
+                if _referenced(table, name):
+                    raise ValidationError(f"Chain '{name}' is referenced by a rule: cannot "
+                                          "delete it (Too many links)", loc)
+                if chain.rules and cmd.chain:
+                    raise ValidationError(f"Chain '{name}' is not empty: flush it before "
+                                          "deleting it (Directory not empty)", loc)
+            for name in names:
+                del table.chains[name]
+        elif op == "F":
+            for chain in ([chain_of(cmd.chain)] if cmd.chain else table.chains.values()):
+                chain.rules.clear()
+        elif op == "Z":
+            chains = [chain_of(cmd.chain)] if cmd.chain else list(table.chains.values())
+            for chain in chains:
+                if cmd.rulenum is not None:
+                    if cmd.rulenum > len(chain.rules):
+                        raise ValidationError("Index of counter zeroing too big", loc)
+                    targets = [cmd.rulenum - 1]
+                else:
+                    targets = range(len(chain.rules))
+                    chain.counters = Counters()
+                for i in targets:
+                    r = chain.rules[i]
+                    chain.rules[i] = _with_counters(r, None)
+        elif op == "P":
+            chain = chain_of(cmd.chain)
+            if chain.policy is None:
+                raise ValidationError(f"Can't set policy on user-defined chain '{cmd.chain}'",
+                                      loc)
+            if cmd.policy not in POLICIES:
+                raise ValidationError(f"Bad policy name `{cmd.policy}': a built-in chain's "
+                                      "policy is ACCEPT or DROP", loc)
+            chain.policy = cmd.policy
+            if cmd.counters is not None and self.counters:
+                chain.counters = cmd.counters
+        elif op == "E":
+            chain = chain_of(cmd.chain)
+            if chain.policy is not None:
+                raise ValidationError("Cannot rename a built-in chain", loc)
+            if cmd.new_name in table.chains:
+                raise ValidationError("File exists: a chain with the new name exists", loc)
+            new = {}
+            for name, state in table.chains.items():
+                if name == cmd.chain:
+                    state.name = cmd.new_name
+                    name = cmd.new_name
+                state.rules[:] = [_renamed(r, cmd.chain, cmd.new_name) for r in state.rules]
+                new[name] = state
+            table.chains = new
+
+    # -- the end ------------------------------------------------------------------------
+    def finish(self) -> Ruleset:
+        if self.current is not None:
+            self.fail(f"COMMIT expected at line {self.last_line + 1} (table "
+                      f"'{self.current.name}' opened at line {self.current.line} is never "
+                      "committed; iptables-restore loads nothing of it)",
+                      self.last_line + 1)
+        tables = tuple(_freeze_table(t) for t in self.committed.values())
+        return Ruleset(tables, self.family, self.file)
+
+
+def _freeze_table(state: _TableState) -> Table:
+    chains = []
+    for c in state.chains.values():
+        rules = tuple(r if r.chain == c.name else _in_chain(r, c.name) for r in c.rules)
+        chains.append(Chain(c.name, c.policy, c.counters, rules, c.line))
+    return Table(state.name, tuple(chains))
+
+
+def _in_chain(rule: Rule, chain: str) -> Rule:
+    from dataclasses import replace
+    return replace(rule, chain=chain)
+
+
+def _with_counters(rule: Rule, counters) -> Rule:
+    from dataclasses import replace
+    return replace(rule, counters=counters)
+
+
+def _renamed(rule: Rule, old: str, new: str) -> Rule:
+    from dataclasses import replace
+    t = rule.target
+    if type(t) in (Jump, Goto) and t.chain == old:
+        rule = replace(rule, target=type(t)(new))
+    if rule.chain == old:
+        rule = replace(rule, chain=new)
+    return rule
+
+
+def _same_rule(a: Rule, b: Rule) -> bool:
+    from dataclasses import replace
+    return replace(a, counters=None, chain=b.chain) == replace(b, counters=None)
+
+
+def _referenced(table: _TableState, name: str) -> bool:
+    return any(r.jump_chain == name for c in table.chains.values() for r in c.rules)
+
+
+def _parse_bracket_counters(text: str) -> Counters | None:
+    """parse_counters(): sscanf("[%llu:%llu]")."""
+    import re
+    m = re.match(r"\[\s*\+?([0-9]+):\s*\+?([0-9]+)\]", text)
+    if not m:
+        return None
+    mask = 0xFFFFFFFFFFFFFFFF
+    return Counters(int(m.group(1)) & mask, int(m.group(2)) & mask)
+
+
+def _counters_from_words(pcnt: str, bcnt: str, loc: Location) -> Counters:
+    import re
+    p = re.match(r"\s*\+?([0-9]+)", pcnt)
+    b = re.match(r"\s*\+?([0-9]+)", bcnt)
+    if not p:
+        raise ParseError("-c packet counter not numeric", loc)
+    if not b:
+        raise ParseError("-c byte counter not numeric", loc)
+    mask = 0xFFFFFFFFFFFFFFFF
+    return Counters(int(p.group(1)) & mask, int(b.group(1)) & mask)
+
+
+# -- public API ---------------------------------------------------------------------------
+
+def loads(text: str, file: str = "<string>", family: Family | None = None,
+          counters: bool = False, engine: str = "fast") -> Ruleset:
+    """Read iptables-save/iptables-restore text into a Ruleset, checking it as a real load
+    would. Raises ``RulesetErrors`` (a list of located errors) when the load would fail.
+
+    ``counters=True`` behaves like ``iptables-restore -c`` (keep ``[p:b]``); ``engine`` picks
+    the line reader: ``"fast"`` or ``"grammar"`` (the full LALR parse; same result)."""
+    ruleset, errors = load_with_errors(text, file, family, counters, engine)
+    if errors:
+        raise RulesetErrors(errors)
+    return ruleset
+
+
+def load_with_errors(text: str, file: str = "<string>", family: Family | None = None,
+                     counters: bool = False, engine: str = "fast"):
+    """Like ``loads`` but return (ruleset of the tables that loaded, list of errors)."""
+    if family is None:
+        family = guess_family(text)
+    loader = Loader(file, family, counters)
+    try:
+        events = grammar_events(text, file) if engine == "grammar" else fast_events(text, file)
+        loader.feed(events)
+    except LocatedError as exc:
+        loader.errors.append(_with_file(exc, file))
+        return Ruleset((), family, file), loader.errors
+    ruleset = loader.finish()
+    return ruleset, [_with_file(e, file) for e in loader.errors]
+
+
+def _with_file(exc: LocatedError, file: str) -> LocatedError:
+    if exc.location.file == "<string>" and file != "<string>":
+        exc.location = Location(file, exc.location.line, exc.location.column)
+    return exc
+
+
+def load(path, family: Family | None = None, counters: bool = False) -> Ruleset:
+    """Read a file (``-`` for standard input) of iptables-save/iptables-restore text."""
+    text, name = read_text(path)
+    return loads(text, name, family, counters)
+
+
+def read_text(path) -> tuple[str, str]:
+    """The file's text (bytes that are not UTF-8 are kept as surrogate escapes, so nothing
+    the user gave is lost) and the name to use in messages."""
+    import sys
+    if str(path) == "-":
+        data = sys.stdin.buffer.read()
+        name = "<stdin>"
+    else:
+        data = Path(path).read_bytes()
+        name = str(path)
+    return data.decode("utf-8", "surrogateescape"), name
+
+
+def guess_family(text: str) -> Family:
+    """ip6tables-save text says so in its header; otherwise IPv4."""
+    head = text[:4096]
+    if "ip6tables" in head:
+        return Family.IPV6
+    return Family.IPV4
