@@ -251,11 +251,13 @@ class _Parser:
             if loaded is None:  # pragma: no cover - merged options always have an owner
                 raise self._unknown(spelled, index)
             args = (optarg,) if optarg is not None else ()
+            # Point at the (first) value when there is one: that is what errors are about.
+            where = index + 1 if optarg is not None and self.args.pos == index + 2 else index
             if opt.nargs == 2:
                 if not self.args.has_arg():
                     raise self.error(f"--{opt.name} requires two args.", index)
                 args = args + (self.args.take(),)
-            loaded.given.append(Given(opt.name, self.invert, args, self.args.loc(index)))
+            loaded.given.append(Given(opt.name, self.invert, args, self.args.loc(where)))
             self.invert = False
             return
         letter = owner

@@ -89,7 +89,17 @@ def _prepare(text: str) -> str:
                          "iptables-restore text", _locate_offset(text, text.index("\x00")))
     if text and not text.endswith("\n"):
         text += "\n"
+    long_line = _LONG_LINE.search(text)
+    if long_line and len(long_line.group().encode("utf-8", "surrogateescape")) >= LINE_BUFFER:
+        raise ParseError(f"line longer than iptables-restore's line buffer ({LINE_BUFFER - 1} "
+                         "bytes): iptables-restore cuts it there and fails on the pieces",
+                         _locate_offset(text, long_line.start() + LINE_BUFFER - 1))
     return text
+
+
+# xtables-restore.c reads lines with fgets(buffer, 10240, ...)
+LINE_BUFFER = 10240
+_LONG_LINE = re.compile(r"[^\n]{%d,}" % (LINE_BUFFER // 4))
 
 
 def _locate_offset(text: str, offset: int, file: str = "<string>") -> Location:

@@ -12,6 +12,10 @@ from .grammar import Word, fast_events, grammar_events
 from .ir import BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
 
 POLICIES = ("ACCEPT", "DROP")
+# add_param_to_argv(): a word is at most 1023 bytes; an argv holds at most 254 entries
+# (program name, -t, table and the words).
+PARAM_BUFFER = 1024
+MAX_ARGC = 255
 
 
 @dataclass
@@ -151,6 +155,14 @@ class Loader:
                 raise ParseError("Bad counters: need [packets:bytes]", self.loc(line, ccol))
             if self.counters:
                 prefix = _counters_from_words(pcnt, bcnt, self.loc(line, ccol))
+        if words and words[-1].column + len(words[-1].text) > PARAM_BUFFER:
+            for w in words:
+                if len(w.text.encode("utf-8", "surrogateescape")) >= PARAM_BUFFER:
+                    raise ParseError(f"Parameter too long! (a word of {PARAM_BUFFER} bytes or "
+                                     "more)", self.loc(line, w.column))
+        if len(words) + 3 + (3 if prefix else 0) >= MAX_ARGC:
+            raise ParseError(f"Parser cannot handle more arguments (at most {MAX_ARGC - 4} "
+                             "words on a line)", self.loc(line, words[MAX_ARGC - 4].column))
         cmd = parse_command([(w.text, w.column) for w in words], table.name, self.family,
                             self.file, line, prefix)
         self._apply(table, cmd, line)
@@ -361,7 +373,9 @@ def load_with_errors(text: str, file: str = "<string>", family: Family | None = 
         loader.errors.append(_with_file(exc, file))
         return Ruleset((), family, file), loader.errors
     ruleset = loader.finish()
-    return ruleset, [_with_file(e, file) for e in loader.errors]
+    errors = sorted((_with_file(e, file) for e in loader.errors),
+                    key=lambda e: (e.line, e.column))
+    return ruleset, errors
 
 
 def _with_file(exc: LocatedError, file: str) -> LocatedError:
