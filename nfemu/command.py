@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import protocols
-from .errors import Location, ParseError
+from .errors import Location, ParseError, ValidationError
 from .ext import MATCHES, TARGETS
 from .ext.base import Given, RuleContext
 from .ir import Address, Counters, Family, Goto, Jump, Rule, STANDARD_VERDICTS, Verdict
@@ -39,6 +39,10 @@ CORE_SHORT = {
     "4": 0, "6": 0,
 }
 COMMANDS = "ACDRILSFZNXEP"
+_CORE_ENTRIES = tuple((n, h, l) for n, h, l in CORE_LONG)
+_CORE_EXACT = {}
+for _entry in _CORE_ENTRIES:
+    _CORE_EXACT.setdefault(_entry[0], _entry)
 XT_EXTENSION_MAXNAMELEN = 29
 IFNAMSIZ = 16
 
@@ -128,9 +132,11 @@ class _Parser:
         self.goto = False
         self.target_loc: Location | None = None
         self.set_counters: Counters | None = None
-        # merged long options: (name, has_arg, owner); owner is a core letter or an ext key
-        self.long_opts: list[tuple[str, int, object]] = [(n, h, l) for n, h, l in CORE_LONG]
-        self.n_core = len(self.long_opts)
+        # merged long options in getopt's order: (name, has_arg, owner), owner a core letter
+        # or (ext key, Opt); ``exact`` indexes the first entry of each name.
+        self.long_opts: list[tuple[str, int, object]] = list(_CORE_ENTRIES)
+        self.n_core = len(_CORE_ENTRIES)
+        self.exact: dict[str, tuple] = dict(_CORE_EXACT)
 
     # -- errors -------------------------------------------------------------------------
     def error(self, message: str, index: int | None = None) -> ParseError:
@@ -140,11 +146,14 @@ class _Parser:
     def _merge(self, spec, key) -> None:
         new = [(o.name, 0 if o.nargs == 0 else 1, (key, o)) for o in spec.options]
         self.long_opts[self.n_core:self.n_core] = new
+        for entry in new:
+            if entry[0] not in _CORE_EXACT:
+                self.exact[entry[0]] = entry
 
     def _lookup_long(self, name: str, index: int):
-        exact = [o for o in self.long_opts if o[0] == name]
-        if exact:
-            return exact[0]
+        entry = self.exact.get(name)
+        if entry is not None:
+            return entry
         found = [o for o in self.long_opts if o[0].startswith(name)]
         if not found:
             return None
@@ -172,7 +181,11 @@ class _Parser:
                 if has_arg == 0 and eq:
                     raise self.error(f"option '--{opt[0]}' doesn't allow an argument", index)
                 optarg = None
-                if eq:
+                if eq and not isinstance(owner, tuple):
+                    # iptables 1.8.9 takes the whole word as the argument of its own options
+                    # given as --name=value (seen: "unknown protocol "--protocol=udp"").
+                    optarg = word
+                elif eq:
                     optarg = value
                 elif has_arg == 1:
                     if args.pos >= len(toks):
@@ -347,9 +360,8 @@ class _Parser:
             raise self.error("unexpected '!' flag", index)
         if self.command is not None:
             raise self.error(f"Cannot use -{letter} with -{self.command}", index)
-        if letter in "LSCM":
-            raise self.error(f"command -{letter} is not supported in iptables-restore input by "
-                             f"nfemu", index)
+        if letter == "M":
+            raise self.error("option -M is not allowed in iptables-restore input", index)
         self.command = letter
         self.command_loc = self.args.loc(index)
         cmd = self.cmd
@@ -368,7 +380,7 @@ class _Parser:
                 raise self.error("-R requires a rule number", index)
             num_index = args.pos
             cmd.rulenum = self._rulenum(args.take(), num_index)
-        elif letter in "XFZ":
+        elif letter in "XFZLS":
             if optarg is None and args.has_arg():
                 cmd.chain = args.take()
             if letter == "Z" and cmd.chain is not None and args.has_arg():
@@ -405,6 +417,8 @@ class _Parser:
         self.goto = goto
         self.target_loc = self.args.loc(index + 1)
         spec = None if goto else TARGETS.get(name)
+        if spec is None and not goto and name in IPT_TARGET_NAMES and name not in STANDARD_VERDICTS:
+            raise self.error(f"target \"{name}\" is not supported by nfemu yet", index + 1)
         if spec is not None:
             if self.family not in spec.families:
                 raise self.error(f"target \"{name}\" does not exist for this family", index + 1)
@@ -446,6 +460,15 @@ class _Parser:
             return cmd
         if cmd.op == "D" and cmd.rulenum is not None:
             return cmd
+        if cmd.chain in ("PREROUTING", "INPUT") and "o" in self.seen:
+            raise self.error(f"Can't use -o with {cmd.chain}", 0)
+        if cmd.chain in ("POSTROUTING", "OUTPUT") and "i" in self.seen:
+            raise self.error(f"Can't use -i with {cmd.chain}", 0)
+        for inv, addrs, letter in ((self.src_inv, self.src, "s"), (self.dst_inv, self.dst, "d")):
+            if inv and any(a.mask == 0 for a in addrs):
+                raise ValidationError(f"! -{letter} with a /0 mask matches nothing: iptables-nft "
+                                      "refuses the rule (RULE_APPEND failed: Invalid argument)",
+                                      self.args.loc(0))
         counters = self.set_counters or self.counters_prefix
         cmd.counters = counters
         matches = []
@@ -487,18 +510,25 @@ def _scan_ull(text: str) -> int | None:
     return int(m.group(1)) & 0xFFFFFFFFFFFFFFFF if m else None
 
 
-def _check_new_chain_name(name: str | None, parser: _Parser, index: int) -> None:
+def _check_new_chain_name(name: str | None, parser: "_Parser", index: int) -> None:
     if name is None:
         return
+    message = chain_name_problem(name)
+    if message:
+        raise parser.error(message, index)
+
+
+def chain_name_problem(name: str) -> str | None:
+    """Why iptables refuses ``name`` for a new user chain, or None."""
     if len(name) >= XT_EXTENSION_MAXNAMELEN:
-        raise parser.error(f"chain name `{name}' too long (must be under "
-                           f"{XT_EXTENSION_MAXNAMELEN} chars)", index)
+        return f"chain name `{name}' too long (must be under {XT_EXTENSION_MAXNAMELEN} chars)"
     if name[:1] in ("-", "!") or not name:
-        raise parser.error(f"chain name not allowed to start with `{name[:1]}'", index)
-    if name in TARGETS or name in STANDARD_VERDICTS:
-        raise parser.error("chain name may not clash with target name", index)
+        return f"chain name not allowed to start with `{name[:1]}'"
+    if name in TARGETS or name in IPT_TARGET_NAMES:
+        return "chain name may not clash with target name"
     if any(c.isspace() for c in name):
-        raise parser.error(f"Invalid chain name `{name}'", index)
+        return f"Invalid chain name `{name}'"
+    return None
 
 
 def _parse_address(text: str, family: Family):
@@ -536,6 +566,16 @@ def _parse_address(text: str, family: Family):
                 mask = prefix_to_mask(bits, 128)
     return Address(addr & mask, mask, family)
 
+
+# Every target name iptables 1.8.9 (IPv4) can load: the standard verdicts and the target
+# extensions it ships (libxt_*.so, libipt_*.so). A user chain may not take one of these names.
+IPT_TARGET_NAMES = frozenset({
+    "ACCEPT", "DROP", "QUEUE", "RETURN", "AUDIT", "CHECKSUM", "CLASSIFY", "CLUSTERIP",
+    "CONNMARK", "CONNSECMARK", "CT", "DNAT", "DSCP", "ECN", "HMARK", "IDLETIMER", "LED", "LOG",
+    "MARK", "MASQUERADE", "NETMAP", "NFLOG", "NFQUEUE", "NOTRACK", "RATEEST", "REDIRECT",
+    "REJECT", "SECMARK", "SET", "SNAT", "SYNPROXY", "TCPMSS", "TCPOPTSTRIP", "TEE", "TOS",
+    "TPROXY", "TRACE", "TTL", "ULOG",
+})
 
 # Real iptables extensions nfemu does not model yet: named so the error says so plainly.
 _KNOWN_UNSUPPORTED_MATCHES = {

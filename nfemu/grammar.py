@@ -85,8 +85,9 @@ def unquote(token: str) -> str:
 
 def _prepare(text: str) -> str:
     if "\x00" in text:
-        raise ParseError("binary data (NUL byte) in input: this is not an iptables-save or "
-                         "iptables-restore text", _locate_offset(text, text.index("\x00")))
+        # iptables-restore reads lines with fgets() and then treats them as C strings: what
+        # follows a NUL byte on its line is ignored.
+        text = _AFTER_NUL.sub("", text)
     if text and not text.endswith("\n"):
         text += "\n"
     long_line = _LONG_LINE.search(text)
@@ -97,6 +98,7 @@ def _prepare(text: str) -> str:
     return text
 
 
+_AFTER_NUL = re.compile(r"\x00[^\n]*")
 # xtables-restore.c reads lines with fgets(buffer, 10240, ...)
 LINE_BUFFER = 10240
 _LONG_LINE = re.compile(r"[^\n]{%d,}" % (LINE_BUFFER // 4))
@@ -158,7 +160,7 @@ def fast_events(text: str, file: str = "<string>"):
             yield ("blank", number, None)
         elif first == "#":
             yield ("comment", number, line[:-1])
-        elif line.startswith("COMMIT"):
+        elif line == "COMMIT\n":
             yield ("commit", number, line[:-1])
         elif first == "*" or first == ":":
             words = [Word(m.group(), m.start() + 1) for m in field_re.finditer(line, 1)]

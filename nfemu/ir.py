@@ -235,8 +235,8 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
-# The order in which iptables-nft-save prints tables that exist.
-TABLE_SAVE_ORDER = ("raw", "mangle", "filter", "nat", "security")
+# The order in which iptables-nft-save prints tables (enum nft_table_type in iptables nft.h).
+TABLE_SAVE_ORDER = ("mangle", "security", "raw", "filter", "nat")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .command import Command, XT_EXTENSION_MAXNAMELEN, parse_command
+from .command import Command, XT_EXTENSION_MAXNAMELEN, chain_name_problem, parse_command
 from .errors import LocatedError, Location, ParseError, RulesetErrors, ValidationError
 from .grammar import Word, fast_events, grammar_events
 from .ir import BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
@@ -32,6 +32,7 @@ class _TableState:
     name: str
     line: int
     chains: dict[str, _ChainState] = field(default_factory=dict)
+    renamed: set[str] = field(default_factory=set)
 
     @classmethod
     def fresh(cls, name: str, line: int) -> "_TableState":
@@ -126,6 +127,9 @@ class Loader:
             chain.counters = counters
             chain.line = line
         else:
+            problem = chain_name_problem(name)
+            if problem:
+                raise ParseError(problem, self.loc(line, words[0].column))
             # A user chain is created, or flushed when it exists; its policy word is ignored.
             if name in table.chains:
                 table.chains[name].rules.clear()
@@ -184,7 +188,17 @@ class Loader:
             c = table.chains[name]
             return c
 
-        if op in "AIRD" or op == "C":
+        if op in "LS":
+            if cmd.chain is not None:
+                chain_of(cmd.chain)
+            return  # listing commands print to stdout and change nothing
+        if op == "R" or (op == "Z" and cmd.rulenum is not None):
+            # iptables-nft 1.8.9 crashes (SIGSEGV) on these in restore input, so the load fails;
+            # iptables-legacy-restore performs them.
+            raise ValidationError(f"-{op} with a rule number in iptables-restore input crashes "
+                                  "iptables-nft 1.8.9 (the load fails; iptables-legacy-restore "
+                                  "accepts it)", loc)
+        if op in "AIRDC":
             chain = chain_of(cmd.chain)
             rules = chain.rules
             if op == "A":
@@ -200,6 +214,11 @@ class Loader:
                 if cmd.rulenum > len(rules):
                     raise ValidationError("Index of replacement too big", loc)
                 rules[cmd.rulenum - 1] = cmd.rules[0]
+            elif op == "C":
+                for wanted in cmd.rules:
+                    if not any(_same_rule(have, wanted) for have in rules):
+                        raise ValidationError("Bad rule (does a matching rule exist in that "
+                                              "chain?)", loc)
             elif op == "D":
                 if cmd.rulenum is not None:
                     if cmd.rulenum > len(rules):
@@ -227,15 +246,19 @@ class Loader:
                     raise ValidationError("Cannot delete built-in chain", loc)
                 if _referenced(table, name):
                     raise ValidationError(f"Chain '{name}' is referenced by a rule: cannot "
-                                          "delete it (Too many links)", loc)
-                if chain.rules and cmd.chain:
+                                          "delete it (CHAIN_DEL failed: Device or resource "
+                                          "busy)", loc)
+                if chain.rules:
                     raise ValidationError(f"Chain '{name}' is not empty: flush it before "
-                                          "deleting it (Directory not empty)", loc)
+                                          "deleting it (CHAIN_DEL failed: Device or resource "
+                                          "busy)", loc)
             for name in names:
                 del table.chains[name]
         elif op == "F":
-            for chain in ([chain_of(cmd.chain)] if cmd.chain else table.chains.values()):
-                chain.rules.clear()
+            # A plain -F walks the chains the kernel already had; rules added earlier in the
+            # same restore survive it (seen with iptables-nft 1.8.9). -F CHAIN flushes them.
+            if cmd.chain:
+                chain_of(cmd.chain).rules.clear()
         elif op == "Z":
             chains = [chain_of(cmd.chain)] if cmd.chain else list(table.chains.values())
             for chain in chains:
@@ -246,6 +269,10 @@ class Loader:
                 else:
                     targets = range(len(chain.rules))
                     chain.counters = Counters()
+                if self.counters and len(targets):
+                    raise ValidationError("-Z on rules in iptables-restore -c input fails with "
+                                          "iptables-nft 1.8.9 (RULE_REPLACE failed: Invalid "
+                                          "argument)", loc)
                 for i in targets:
                     r = chain.rules[i]
                     chain.rules[i] = _with_counters(r, None)
@@ -261,7 +288,18 @@ class Loader:
             if cmd.counters is not None and self.counters:
                 chain.counters = cmd.counters
         elif op == "E":
+            if cmd.chain in table.renamed:
+                # iptables-nft 1.8.9 looks the old name up in the kernel's view, where a chain
+                # renamed earlier in the same restore does not exist yet under its new name.
+                raise ValidationError(f"Chain '{cmd.chain}' does not exist (it got this name "
+                                      "from -E earlier in this restore)", loc)
             chain = chain_of(cmd.chain)
+            # Into a fresh namespace every chain is created by this restore, and the kernel
+            # cannot rename a chain of the same transaction (CHAIN_RENAME failed: No such file
+            # or directory). The rename is still applied so later lines are checked sensibly.
+            self.errors.append(ValidationError(
+                f"-E {cmd.chain} {cmd.new_name}: iptables-nft cannot rename a chain created in "
+                "the same restore (CHAIN_RENAME failed: No such file or directory)", loc))
             if chain.policy is not None:
                 raise ValidationError("Cannot rename a built-in chain", loc)
             if cmd.new_name in table.chains:
@@ -274,6 +312,7 @@ class Loader:
                 state.rules[:] = [_renamed(r, cmd.chain, cmd.new_name) for r in state.rules]
                 new[name] = state
             table.chains = new
+            table.renamed.add(cmd.new_name)
 
     # -- the end ------------------------------------------------------------------------
     def finish(self) -> Ruleset:

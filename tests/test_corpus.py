@@ -23,6 +23,14 @@ def _case_id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
+def _skip_if_kernel_output_does_not_reload(rules: Path) -> None:
+    """A value with a newline in it (from an unterminated quote) is printed as is: neither
+    iptables-restore nor nfemu can read that output back."""
+    saved = rules.with_suffix(".nft.save").read_text(errors="surrogateescape")
+    if any(line.count('"') % 2 for line in saved.splitlines() if not line.startswith("#")):
+        pytest.skip("iptables-save printed a newline inside a quoted value")
+
+
 def test_corpus_is_there():
     assert len(CASES) >= 100
     assert {p.parent.name for p in CASES} >= {"kube", "docker", "cni", "edge", "reject", "syntax"}
@@ -55,9 +63,18 @@ def test_fmt_with_counters_agrees_with_kernel(rules: Path):
     assert ruleset.save(counters=True, header=False) == _strip_comments(expected)
 
 
+@pytest.mark.parametrize("rules", [c for c in CASES if c.with_suffix(".nft.err-c").exists()],
+                         ids=_case_id)
+def test_counters_mode_rejects_what_kernel_rejects(rules: Path):
+    text, name = read_text(rules)
+    _, errors = load_with_errors(text, name, counters=True)
+    assert errors, "iptables-restore -c rejected it: " + rules.with_suffix(".nft.err-c").read_text()
+
+
 @pytest.mark.parametrize("rules", [c for c in CASES if c.with_suffix(".nft.save").exists()],
                          ids=_case_id)
 def test_fmt_is_idempotent(rules: Path):
+    _skip_if_kernel_output_does_not_reload(rules)
     once = nfemu.loads(read_text(rules)[0]).save()
     twice = nfemu.loads(once).save()
     assert once == twice
@@ -67,6 +84,7 @@ def test_fmt_is_idempotent(rules: Path):
                          ids=_case_id)
 def test_kernel_output_is_a_fixed_point(rules: Path):
     """What iptables-save printed reads back to itself."""
+    _skip_if_kernel_output_does_not_reload(rules)
     saved = rules.with_suffix(".nft.save").read_text(errors="surrogateescape")
     assert nfemu.loads(saved).save(header=False) == _strip_comments(saved)
 

@@ -26,7 +26,8 @@ def texts(draw):
 @settings(max_examples=600)
 @given(texts())
 def test_fast_reader_equals_grammar(text):
-    assert list(fast_events(text)) == grammar_events(text)
+    assert _events_or_error(lambda: list(fast_events(text))) == \
+        _events_or_error(lambda: grammar_events(text))
 
 
 def test_fast_reader_equals_grammar_on_corpus():
@@ -34,7 +35,16 @@ def test_fast_reader_equals_grammar_on_corpus():
     assert files
     for path in files:
         text = path.read_bytes().decode("utf-8", "surrogateescape")
-        assert list(fast_events(text)) == grammar_events(text), path
+        assert _events_or_error(lambda: list(fast_events(text))) == \
+            _events_or_error(lambda: grammar_events(text)), path
+
+
+def _events_or_error(read):
+    from nfemu.errors import ParseError
+    try:
+        return read()
+    except ParseError as exc:
+        return exc.format()
 
 
 def test_same_ir_from_both_engines_on_corpus():

@@ -25,8 +25,11 @@ def build(given: list[Given], ctx: RuleContext) -> Comment:
     if g is None:
         return Comment("")
     no_invert(g)
-    if len(g.arg.encode("utf-8", "surrogateescape")) > XT_MAX_COMMENT_LEN - 1:
-        raise g.error(f"comment may not exceed {XT_MAX_COMMENT_LEN - 1} characters")
+    # libxt_comment copies at most XT_MAX_COMMENT_LEN - 1 bytes: a longer comment is cut,
+    # silently (seen with iptables 1.8.9: a 1023-byte comment saves as its first 255 bytes).
+    raw = g.arg.encode("utf-8", "surrogateescape")
+    if len(raw) > XT_MAX_COMMENT_LEN - 1:
+        return Comment(raw[:XT_MAX_COMMENT_LEN - 1].decode("utf-8", "surrogateescape"))
     return Comment(g.arg)
 
 
