@@ -52,6 +52,37 @@ class Word:
     column: int
 
 
+class RuleLine:
+    """The payload of a rule line: the optional ``[p:b]`` prefix and the words.
+
+    Columns are worked out only when asked for (error messages), from the line's text with
+    the grammar's ARG expression: the common path never needs them."""
+
+    __slots__ = ("counters", "counters_column", "words", "_columns", "_text", "_start")
+
+    def __init__(self, counters, counters_column, words, columns=None, text=None, start=0):
+        self.counters = counters
+        self.counters_column = counters_column
+        self.words = words
+        self._columns = columns
+        self._text = text
+        self._start = start
+
+    def columns(self) -> list[int]:
+        if self._columns is None:
+            arg = _terminal_regex()["ARG"]
+            self._columns = [m.start() + 1 for m in arg.finditer(self._text, self._start)]
+        return self._columns
+
+    def __eq__(self, other):
+        return (isinstance(other, RuleLine) and self.counters == other.counters
+                and self.counters_column == other.counters_column
+                and self.words == other.words and self.columns() == other.columns())
+
+    def __repr__(self):
+        return f"RuleLine({self.counters!r}, {self.words!r}, {self.columns()!r})"
+
+
 # Line events: (kind, line number, payload)
 #   ("blank", n, None) ("comment", n, text) ("table", n, [Word...]) ("chain", n, [Word...])
 #   ("commit", n, text) ("rule", n, (counters text or None, counters column, [Word...]))
@@ -98,6 +129,7 @@ def _prepare(text: str) -> str:
     return text
 
 
+_OTHER_SPACE = re.compile(r"[^\S \t\n]")
 _AFTER_NUL = re.compile(r"\x00[^\n]*")
 # xtables-restore.c reads lines with fgets(buffer, 10240, ...)
 LINE_BUFFER = 10240
@@ -139,8 +171,9 @@ def grammar_events(text: str, file: str = "<string>") -> list[tuple]:
             if toks and toks[0].type == "COUNTERS":
                 counters, ccol = str(toks[0]), toks[0].column
                 toks = toks[1:]
-            events.append(("rule", number, (counters, ccol,
-                                            [Word(unquote(str(t)), t.column) for t in toks])))
+            events.append(("rule", number, RuleLine(counters, ccol,
+                                                    [unquote(str(t)) for t in toks],
+                                                    columns=[t.column for t in toks])))
     return events
 
 
@@ -150,7 +183,8 @@ def fast_events(text: str, file: str = "<string>"):
     arg_re = regex["ARG"]
     field_re = regex["FIELD"]
     counters_re = regex["COUNTERS"]
-    arg_finditer = _finditer(arg_re)
+    arg_findall = _findall(arg_re)
+    other_space = _OTHER_SPACE.search
     text = _prepare(text)
     number = 0
     for line in _split_lines(text):
@@ -174,14 +208,18 @@ def fast_events(text: str, file: str = "<string>"):
                 if m:
                     counters, ccol, start = m.group(), 1, m.end()
             if '"' in line:
-                words = [Word(unquote(m.group()), m.start() + 1) for m in arg_finditer(line, start)]
+                words = [unquote(w) for w in arg_findall(line, start)]
             else:
-                words = _split_words(line, start)
-            yield ("rule", number, (counters, ccol, words))
+                words = line[start:].split()
+                if other_space(line):
+                    # str.split() also splits on \r, \v, \f, ...; iptables only on space,
+                    # tab and newline
+                    words = [w for w in line[start:-1].replace("\t", " ").split(" ") if w]
+            yield ("rule", number, RuleLine(counters, ccol, words, text=line, start=start))
 
 
-def _finditer(regex: re.Pattern):
-    return regex.finditer
+def _findall(regex: re.Pattern):
+    return lambda text, pos: [m.group() for m in regex.finditer(text, pos)]
 
 
 def _split_lines(text: str):
@@ -194,15 +232,3 @@ def _split_lines(text: str):
             return
         yield text[start:end + 1]
         start = end + 1
-
-
-def _split_words(line: str, start: int) -> list[Word]:
-    """Words of a rule line without any double quote: runs of characters other than space,
-    tab and newline (what ARG matches when no quote is present)."""
-    words = []
-    col = start
-    for part in line[start:-1].replace("\t", " ").split(" "):
-        if part:
-            words.append(Word(part, col + 1))
-        col += len(part) + 1
-    return words

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .command import Command, XT_EXTENSION_MAXNAMELEN, chain_name_problem, parse_command
 from .errors import LocatedError, Location, ParseError, RulesetErrors, ValidationError
-from .grammar import Word, fast_events, grammar_events
+from .fastpath import fast_parse
+from .grammar import RuleLine, Word, fast_events, grammar_events
 from .ir import BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
 
 POLICIES = ("ACCEPT", "DROP")
@@ -33,6 +34,9 @@ class _TableState:
     line: int
     chains: dict[str, _ChainState] = field(default_factory=dict)
     renamed: set[str] = field(default_factory=set)
+    # iptables-nft creates the table only when a chain line or a command names it: a
+    # "*filter" followed by "COMMIT" leaves no table behind.
+    touched: bool = False
 
     @classmethod
     def fresh(cls, name: str, line: int) -> "_TableState":
@@ -107,6 +111,7 @@ class Loader:
             raise ParseError("policy invalid: a chain line is ':NAME POLICY [packets:bytes]'",
                              self.loc(line, words[0].column + len(name)))
         policy = words[1]
+        table.touched = True
         builtin = name in BUILTIN_CHAINS[table.name]
         if builtin:
             counters = Counters()
@@ -147,29 +152,46 @@ class Loader:
         if errors:
             self.errors.extend(errors)
             return
-        self.committed[table.name] = table
+        if table.touched:
+            self.committed[table.name] = table
+        else:
+            self.committed.pop(table.name, None)
 
-    def _rule(self, line, payload):
-        counters_text, ccol, words = payload
-        table = self._need_table(line, words[0].text if words else "")
+    def _rule(self, line, payload: RuleLine):
+        words = payload.words
+        table = self._need_table(line, words[0] if words else "")
         prefix = None
-        if counters_text is not None:
-            pcnt, colon, bcnt = counters_text[1:-1].partition(":")
+        if payload.counters is not None:
+            pcnt, colon, bcnt = payload.counters[1:-1].partition(":")
             if not colon:
-                raise ParseError("Bad counters: need [packets:bytes]", self.loc(line, ccol))
+                raise ParseError("Bad counters: need [packets:bytes]",
+                                 self.loc(line, payload.counters_column))
             if self.counters:
-                prefix = _counters_from_words(pcnt, bcnt, self.loc(line, ccol))
-        if words and words[-1].column + len(words[-1].text) > PARAM_BUFFER:
-            for w in words:
-                if len(w.text.encode("utf-8", "surrogateescape")) >= PARAM_BUFFER:
-                    raise ParseError(f"Parameter too long! (a word of {PARAM_BUFFER} bytes or "
-                                     "more)", self.loc(line, w.column))
+                prefix = _counters_from_words(pcnt, bcnt, self.loc(line, payload.counters_column))
+        cmd = None
+        # (a long line or a long word may be one iptables refuses: the full parser decides)
+        if len(words) < 64 and max(map(len, words), default=0) < PARAM_BUFFER // 4:
+            cmd = fast_parse(words, table.name, self.family, line, prefix)
+            if cmd is not None:
+                column = 1 if payload.counters is None else payload.columns()[0]
+                cmd.loc = Location(self.file, line, column)
+        if cmd is None:
+            cmd = self._slow_parse(table, line, payload, prefix)
+        self._apply(table, cmd, line)
+
+    def _slow_parse(self, table, line, payload: RuleLine, prefix) -> Command:
+        words = payload.words
+        columns = payload.columns()
+        for w, col in zip(words, columns):
+            if len(w) >= PARAM_BUFFER // 4 and \
+                    len(w.encode("utf-8", "surrogateescape")) >= PARAM_BUFFER:
+                raise ParseError(f"Parameter too long! (a word of {PARAM_BUFFER} bytes or "
+                                 "more)", self.loc(line, col))
         if len(words) + 3 + (3 if prefix else 0) >= MAX_ARGC:
             raise ParseError(f"Parser cannot handle more arguments (at most {MAX_ARGC - 4} "
-                             "words on a line)", self.loc(line, words[MAX_ARGC - 4].column))
-        cmd = parse_command([(w.text, w.column) for w in words], table.name, self.family,
-                            self.file, line, prefix)
-        self._apply(table, cmd, line)
+                             "words on a line)", self.loc(line, columns[MAX_ARGC - 4]))
+        return parse_command(list(zip(words, columns)), table.name, self.family, self.file,
+                             line, prefix)
 
     def _need_table(self, line: int, what: str) -> _TableState:
         if self.current is None:
@@ -179,6 +201,7 @@ class Loader:
 
     # -- commands -----------------------------------------------------------------------
     def _apply(self, table: _TableState, cmd: Command, line: int) -> None:
+        table.touched = True
         op = cmd.op
         loc = cmd.loc
 

@@ -54,8 +54,10 @@ def find_loop(table: Table) -> Rule | None:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 4 * len(chains) + 100))
     try:
-        for name in chains:
-            if name not in state:
+        # Only what a built-in chain can reach is walked: the kernel accepts a loop among
+        # chains that nothing jumps to (seen: "-A A -j A" in an unreferenced chain loads).
+        for name in BUILTIN_CHAINS[table.name]:
+            if name in chains and name not in state:
                 found = visit(name)
                 if found is not None:
                     return found

@@ -59,7 +59,7 @@ def test_same_ir_from_both_engines_on_corpus():
 
 def test_quoting_as_iptables_tokenizer():
     events = grammar_events('-A X --comment foo"bar baz" "a"b "q\\"\\\\\\\'" ""\n')
-    words = [w.text for w in events[0][2][2]]
+    words = events[0][2].words
     assert words == ["-A", "X", "--comment", "foobar baz", "a", "b", "q\"\\'", ""]
 
 

@@ -1,0 +1,105 @@
+"""``-j CONNMARK``: set, save or restore the connection mark (libxt_CONNMARK.c revision 2,
+kernel net/netfilter/xt_connmark.c ``connmark_tg_shift``).
+
+Revision 2 (``xt_connmark_tginfo2``) is what iptables-nft uses on a current kernel:
+
+* SET: ``ctmark = (ctmark & ~ctmask) ^ ctmark_value``; iptables-save prints
+  ``--set-xmark 0xV/0xM`` whichever of --set-mark/--set-xmark/--and/--or/--xor-mark wrote it.
+* SAVE: ``ctmark = (ctmark & ~ctmask) ^ (skb->mark & nfmask)`` (with the optional shift),
+  printed ``--save-mark --nfmask 0xN --ctmask 0xC``.
+* RESTORE: ``skb->mark = (skb->mark & ~nfmask) ^ (ctmark & ctmask)``, printed
+  ``--restore-mark --nfmask 0xN --ctmask 0xC``.
+
+``--mask m`` sets both masks; ``--left-shift-mark``/``--right-shift-mark`` (0-32) print after
+the operation when not zero. No table or hook restriction in the kernel.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ..ir import Target
+from .base import ExtSpec, Given, Kernel, Opt, RuleContext
+from .MARK import U32, check_exclusions, check_once, ctx_error, parse_markmask, parse_uint_opt
+
+
+class ConnmarkMode(enum.IntEnum):
+    SET = 0       # XT_CONNMARK_SET
+    SAVE = 1      # XT_CONNMARK_SAVE
+    RESTORE = 2   # XT_CONNMARK_RESTORE
+
+
+class ShiftDir(enum.IntEnum):
+    LEFT = 0
+    RIGHT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Connmark(Target):
+    NAME = "CONNMARK"
+    TERMINAL = False
+    mode: ConnmarkMode = ConnmarkMode.SET
+    ctmark: int = 0
+    ctmask: int = U32
+    nfmask: int = U32
+    shift_dir: ShiftDir = ShiftDir.LEFT
+    shift_bits: int = 0
+
+    def save(self) -> str:
+        if self.mode is ConnmarkMode.SET:
+            out = f" --set-xmark 0x{self.ctmark:x}/0x{self.ctmask:x}"
+        else:
+            op = "--save-mark" if self.mode is ConnmarkMode.SAVE else "--restore-mark"
+            out = f" {op} --nfmask 0x{self.nfmask:x} --ctmask 0x{self.ctmask:x}"
+        if self.shift_bits:
+            out += f" --{'left' if self.shift_dir is ShiftDir.LEFT else 'right'}-shift-mark " \
+                   f"{self.shift_bits}"
+        return out
+
+
+# connmark_tg_opts_v2 in table order, and the option ids (enum order in libxt_CONNMARK.c)
+_TABLE = ("set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark",
+          "restore-mark", "left-shift-mark", "right-shift-mark", "ctmask", "nfmask", "mask")
+_OPS_BY_ID = ("set-mark", "save-mark", "restore-mark", "and-mark", "or-mark", "xor-mark",
+              "set-xmark")
+_EXCL = {name: _OPS_BY_ID for name in _OPS_BY_ID}
+_EXCL.update({"ctmask": ("mask",), "nfmask": ("mask",), "mask": ("ctmask", "nfmask")})
+
+
+def build(given: list[Given], ctx: RuleContext) -> Connmark:
+    check_once(given, "CONNMARK")
+    f = dict(mode=None, ctmark=0, ctmask=U32, nfmask=U32, shift_dir=ShiftDir.LEFT,
+             shift_bits=0)
+    for g in given:
+        name = g.name
+        if name == "set-xmark":
+            f["ctmark"], f["ctmask"] = parse_markmask(g, "CONNMARK")
+            f["mode"] = ConnmarkMode.SET
+        elif name == "set-mark":
+            value, mask = parse_markmask(g, "CONNMARK")
+            f.update(mode=ConnmarkMode.SET, ctmark=value, ctmask=value | mask)
+        elif name in ("and-mark", "or-mark", "xor-mark"):
+            x = parse_uint_opt(g, "CONNMARK")
+            mark, mask = {"and-mark": (0, ~x & U32), "or-mark": (x, x), "xor-mark": (x, 0)}[name]
+            f.update(mode=ConnmarkMode.SET, ctmark=mark, ctmask=mask)
+        elif name == "save-mark":
+            f["mode"] = ConnmarkMode.SAVE
+        elif name == "restore-mark":
+            f["mode"] = ConnmarkMode.RESTORE
+        elif name == "mask":
+            f["nfmask"] = f["ctmask"] = parse_uint_opt(g, "CONNMARK")
+        elif name in ("ctmask", "nfmask"):
+            f[name] = parse_uint_opt(g, "CONNMARK")
+        elif name in ("left-shift-mark", "right-shift-mark"):
+            f["shift_bits"] = parse_uint_opt(g, "CONNMARK", 0, 32)
+            f["shift_dir"] = ShiftDir.LEFT if name.startswith("left") else ShiftDir.RIGHT
+    if f["mode"] is None:
+        raise ctx_error(ctx, "CONNMARK target: No operation specified")
+    check_exclusions(given, "CONNMARK", _TABLE, _EXCL)
+    return Connmark(**f)
+
+
+SPEC = ExtSpec(
+    "CONNMARK", "target",
+    tuple(Opt(name, 0 if name in ("save-mark", "restore-mark") else 1) for name in _TABLE),
+    build, Kernel())

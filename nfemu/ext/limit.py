@@ -1,0 +1,123 @@
+"""``-m limit [--limit RATE[/UNIT]] [--limit-burst N]``: a token bucket (libxt_limit.c; kernel
+net/netfilter/xt_limit.c for legacy, but iptables-nft 1.8.9 turns this match into the native
+nf_tables ``limit`` expression, net/netfilter/nft_limit.c).
+
+iptables keeps the rate as ``avg``: the period between packets in 1/XT_LIMIT_SCALE seconds
+(``avg = 10000 * seconds_per_unit / rate``, integer division). iptables-nft then stores
+``rate``/``unit`` picked the same way iptables-save prints a rate, and reads them back as
+``avg = 10000 * unit / rate``: the value kept here, so that ``save()`` prints exactly what
+iptables-save prints (``7/minute`` -> ``7/min``, ``3600/hour`` -> ``1/sec``, ``5001/s`` ->
+``10000/sec``). A burst of 0 becomes nft_limit's default 5.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..ir import Match
+from .base import ExtSpec, Given, Opt, RuleContext, no_invert, single
+from .length import xt_strtoul
+
+XT_LIMIT_SCALE = 10000
+DEFAULT_AVG_TEXT = "3/hour"
+DEFAULT_BURST = 5
+MAX_BURST = 10000
+
+# print_rate()'s table: name and period of one unit in 1/XT_LIMIT_SCALE seconds.
+_UNITS = (("day", XT_LIMIT_SCALE * 24 * 60 * 60), ("hour", XT_LIMIT_SCALE * 60 * 60),
+          ("min", XT_LIMIT_SCALE * 60), ("sec", XT_LIMIT_SCALE))
+_PARSE_UNITS = (("second", 1), ("minute", 60), ("hour", 60 * 60), ("day", 24 * 60 * 60))
+_ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+
+
+def _unit_of(avg: int) -> int:
+    """print_rate()/add_nft_limit(): the index into _UNITS used to express ``avg``."""
+    i = 1
+    while i < len(_UNITS):
+        mult = _UNITS[i][1]
+        if avg > mult or mult // avg < mult % avg:
+            break
+        i += 1
+    return i - 1
+
+
+def _through_nft(avg: int) -> int:
+    """The avg iptables-nft reads back after storing ``avg`` as nft limit rate/unit."""
+    mult = _UNITS[_unit_of(avg)][1]
+    rate = mult // avg
+    unit = mult // XT_LIMIT_SCALE
+    return XT_LIMIT_SCALE * unit // rate
+
+
+def _atoi_u32(text: str) -> int:
+    """``(uint32_t)atoi(text)``: strtol base 10 of a prefix, clamped to long, then truncated."""
+    m = _ATOI.match(text)
+    if not m:
+        return 0
+    value = max(min(int(m.group(1)), (1 << 63) - 1), -(1 << 63))
+    return value & 0xFFFFFFFF
+
+
+def parse_rate(text: str) -> int | None:
+    """parse_rate(): ``N[/second|minute|hour|day]`` (any prefix of the unit, any case) to avg;
+    None for a bad rate; -1 when the rate is too fast (avg would be 0)."""
+    mult = 1
+    slash = text.find("/")
+    if slash >= 0:
+        unit = text[slash + 1:]
+        if not unit:
+            return None
+        for name, seconds in _PARSE_UNITS:
+            if name.startswith(unit.lower()):
+                mult = seconds
+                break
+        else:
+            return None
+    rate = _atoi_u32(text)
+    if rate == 0:
+        return None
+    avg = (XT_LIMIT_SCALE * mult) // rate
+    return avg if avg else -1
+
+
+@dataclass(frozen=True, slots=True)
+class Limit(Match):
+    """A token bucket: on average one packet per ``avg``/10000 seconds, at most ``burst`` at
+    once. Never inverted."""
+
+    NAME = "limit"
+    avg: int = _through_nft(XT_LIMIT_SCALE * 60 * 60 // 3)
+    burst: int = DEFAULT_BURST
+
+    def rate_text(self) -> str:
+        name, mult = _UNITS[_unit_of(self.avg)]
+        return f"{mult // self.avg}/{name}"
+
+    def save(self) -> str:
+        out = f" --limit {self.rate_text()}"
+        if self.burst != DEFAULT_BURST:
+            out += f" --limit-burst {self.burst}"
+        return out
+
+
+def build(given: list[Given], ctx: RuleContext) -> Limit:
+    fields: dict = {}
+    for name, g in single(given).items():
+        no_invert(g)
+        if name == "limit":
+            avg = parse_rate(g.arg)
+            if avg is None:
+                raise g.error(f"bad rate \"{g.arg}\"")
+            if avg < 0:
+                raise g.error(f"Rate too fast \"{g.arg}\"")
+            fields["avg"] = _through_nft(avg)
+        else:
+            got = xt_strtoul(g.arg, 0, 0, MAX_BURST)
+            if got is None or got[1] != len(g.arg):
+                raise g.error("limit: bad value for option \"--limit-burst\", or out of range "
+                              f"(0-{MAX_BURST}).")
+            fields["burst"] = got[0] or DEFAULT_BURST  # nft_limit: burst 0 means the default
+    return Limit(**fields)
+
+
+SPEC = ExtSpec("limit", "match", (Opt("limit"), Opt("limit-burst")), build)
