@@ -294,6 +294,12 @@ class _Parser:
             self.proto, self.proto_text, self.proto_inv = number, text, inv
             if number == 0 and inv:
                 raise self.error("rule would never match protocol", index)
+            # iptables checks an extension's options against the protocol known when each
+            # option is parsed: an extension loaded before -p but given no option yet sees it.
+            for loaded in (*self.matches, self.target):
+                if loaded is not None and not loaded.given:
+                    loaded.ctx.proto, loaded.ctx.proto_inv = number, inv
+                    loaded.ctx.proto_given = True
         elif letter in "io":
             self._generic_once(letter, index, inv, allow_inv=True)
             if len(optarg) + 1 > IFNAMSIZ:

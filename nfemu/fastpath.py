@@ -138,6 +138,9 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
                 return None
             proto_inv = inv
             proto_given = True
+            for ext in (*loaded, target):  # as in command.py: extensions without options yet
+                if ext is not None and not ext[1]:
+                    ext[2], ext[3], ext[4] = proto, proto_inv, True
         elif w == "-i" or w == "-o":
             bit = 8 if w == "-i" else 16
             if seen & bit or len(arg) > 15:

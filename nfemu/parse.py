@@ -467,7 +467,9 @@ def read_text(path) -> tuple[str, str]:
 
 def guess_family(text: str) -> Family:
     """ip6tables-save text says so in its header; otherwise IPv4."""
-    head = text[:4096]
-    if "ip6tables" in head:
-        return Family.IPV6
+    for line in text[:4096].splitlines():
+        if not line.startswith("#"):
+            break
+        if "ip6tables" in line:
+            return Family.IPV6
     return Family.IPV4

@@ -1,0 +1,69 @@
+"""``-j NFLOG``: send the packet to a netlink log group (extensions/libxt_NFLOG.c; kernel
+net/netfilter/xt_NFLOG.c). Returns XT_CONTINUE.
+
+iptables-nft 1.8.9 turns NFLOG into a native nft ``log`` expression, so what survives is what
+that expression holds: the group (0-65535, 0 not printed), the prefix (at least one character,
+cut to 127 bytes), the snap length (``--nflog-size``, printed whenever given) and the queue
+threshold (0-65535, 0 not printed). The deprecated ``--nflog-range`` is accepted (with a
+warning), excludes ``--nflog-size`` and is lost. Printed order: prefix, group, size, threshold.
+No table or hook restriction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Target
+from ..util import save_string
+from .base import ExtSpec, Given, Kernel, Opt, RuleContext
+from .LOG import truncate_bytes
+from .MARK import check_exclusions, check_once, parse_uint_opt
+
+PREFIX_SIZE = 128  # NF_LOG_PREFIXLEN of the nft log expression
+
+_TABLE = ("nflog-group", "nflog-prefix", "nflog-range", "nflog-size", "nflog-threshold")
+
+
+@dataclass(frozen=True, slots=True)
+class Nflog(Target):
+    NAME = "NFLOG"
+    TERMINAL = False
+    group: int = 0
+    prefix: str = ""
+    size: int | None = None      # snap length; None: whole packet
+    threshold: int = 0
+
+    def save(self) -> str:
+        out = ""
+        if self.prefix:
+            out += f" --nflog-prefix {save_string(self.prefix)}"
+        if self.group:
+            out += f" --nflog-group {self.group}"
+        if self.size is not None:
+            out += f" --nflog-size {self.size}"
+        if self.threshold:
+            out += f" --nflog-threshold {self.threshold}"
+        return out
+
+
+def build(given: list[Given], ctx: RuleContext) -> Nflog:
+    check_once(given, "NFLOG")
+    f: dict = {}
+    for g in given:
+        if g.name == "nflog-group":
+            f["group"] = parse_uint_opt(g, "NFLOG", 0, 0xFFFF)
+        elif g.name == "nflog-prefix":
+            if not g.arg:
+                raise g.error("Argument must have a minimum length of 1 characters")
+            f["prefix"] = truncate_bytes(g.arg, PREFIX_SIZE)
+        elif g.name == "nflog-range":
+            parse_uint_opt(g, "NFLOG")  # "has never worked and is no longer supported"
+        elif g.name == "nflog-size":
+            f["size"] = parse_uint_opt(g, "NFLOG")
+        elif g.name == "nflog-threshold":
+            f["threshold"] = parse_uint_opt(g, "NFLOG", 0, 0xFFFF)
+    check_exclusions(given, "NFLOG", _TABLE,
+                     {"nflog-range": ("nflog-size",), "nflog-size": ("nflog-range",)})
+    return Nflog(**f)
+
+
+SPEC = ExtSpec("NFLOG", "target", tuple(Opt(n) for n in _TABLE), build, Kernel())
