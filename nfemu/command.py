@@ -161,7 +161,10 @@ class _Parser:
         for o in found[1:]:
             if o[1] != first[1] or _owner_id(o[2]) != _owner_id(first[2]):
                 names = " ".join("--" + f[0] for f in found)
-                raise self.error(f"option '--{name}' is ambiguous; possibilities: {names}", index)
+                # getopt_long returns '?' for an ambiguous prefix, which iptables reports as
+                # an unknown option.
+                raise self.error(f"unknown option \"--{name}\" (an ambiguous abbreviation of "
+                                 f"{names})", index)
         return first
 
     def run(self) -> Command:
@@ -234,9 +237,11 @@ class _Parser:
             return False
         if self.proto == 0 and self.proto_inv:
             raise self.error("rule would never match protocol", index)
-        name = protocols.protocol_name(self.proto) if self.proto_text.isdigit() or \
-            parse_c_uint(self.proto_text) is not None else self.proto_text
-        spec = MATCHES.get(name)
+        # find_proto(): the match named like the protocol (a number is named first);
+        # ICMPv6's match is "icmp6" whichever way -p spelled it.
+        name = protocols.protocol_name(self.proto) if parse_c_uint(self.proto_text) is not None \
+            else self.proto_text
+        spec = MATCHES.get("icmp6" if self.proto == protocols.ICMPV6 else name)
         if spec is None:
             return False
         self.proto_used = True

@@ -7,13 +7,11 @@ table as data so that ``fmt`` prints the same names on any machine.
 """
 from __future__ import annotations
 
-# iptables' own table (libxtables: xtables_chain_protos), consulted first when printing.
-CHAIN_PROTOS: dict[int, str] = {
-    6: "tcp", 132: "sctp", 17: "udp", 136: "udplite", 1: "icmp", 58: "ipv6-icmp",
-    50: "esp", 51: "ah", 135: "mh", 0: "all",
+# iptables' own names (libxtables: xtables_chain_protos), also accepted by -p.
+CHAIN_PROTO_NAMES: dict[str, int] = {
+    "tcp": 6, "sctp": 132, "udp": 17, "udplite": 136, "icmp": 1, "icmpv6": 58,
+    "ipv6-icmp": 58, "esp": 50, "ah": 51, "ipv6-mh": 135, "mh": 135, "all": 0,
 }
-# iptables-1.8.9 has icmpv6 as the name of 58 in its table.
-CHAIN_PROTOS[58] = "icmpv6"
 
 # Debian netbase /etc/protocols: name, number, aliases.
 _ETC_PROTOCOLS = """
@@ -99,14 +97,12 @@ def parse_protocol(text: str) -> int | None:
         return 0
     if text in _BY_NAME:
         return _BY_NAME[text]
-    for number, name in CHAIN_PROTOS.items():
-        if name == text:
-            return number
-    return None
+    return CHAIN_PROTO_NAMES.get(text)
 
 
 def protocol_name(number: int) -> str:
-    """How iptables-save prints protocol ``number`` (proto_to_name(proto, 0))."""
-    if number in CHAIN_PROTOS:
-        return CHAIN_PROTOS[number]
+    """How iptables-nft-save prints protocol ``number``: the /etc/protocols name when there
+    is one (seen: 4 prints as "ipencap", 58 as "ipv6-icmp"), else the number."""
+    if number == 0:
+        return "all"
     return _BY_NUMBER.get(number, str(number))

@@ -27,7 +27,7 @@ from ..ir import Family, Target
 from ..util import int_to_ipv4, int_to_ipv6
 from .base import IN, OUT, POST, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
 from .MARK import check_once, ctx_error, strtoui_prefix
-from .ports import SERVICES
+from .ports import SERVICES_ANY
 
 # protocols with ports for NAT purposes (libxt_NAT.c __NAT_parse: TCP, UDP, SCTP, DCCP, ICMP)
 PORT_PROTOS = frozenset({6, 17, 132, 33, 1})
@@ -109,7 +109,7 @@ class _RangeBuilder:
 
 
 def _service(text: str) -> int | None:
-    return SERVICES.get(text)
+    return SERVICES_ANY.get(text)
 
 
 def parse_ports(text: str, portok: bool, r: _RangeBuilder, g: Given) -> None:

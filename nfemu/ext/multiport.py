@@ -10,9 +10,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ..errors import ParseError
+from ..protocols import protocol_name
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
 from .ports import parse_port
 
 XT_MULTI_PORTS = 15
@@ -36,13 +38,8 @@ class Multiport(Match):
 
     def save(self) -> str:
         opt = {Side.SOURCE: "--sports", Side.DESTINATION: "--dports", Side.EITHER: "--ports"}
-        parts = [f"{lo}" if lo == hi and not _is_range(lo, hi) else f"{lo}:{hi}"
-                 for lo, hi in self.ports]
+        parts = [f"{lo}" if lo == hi else f"{lo}:{hi}" for lo, hi in self.ports]
         return f"{' !' if self.invert else ''} {opt[self.side]} {','.join(parts)}"
-
-
-def _is_range(lo: int, hi: int) -> bool:
-    return lo != hi
 
 
 OPTIONS = (
@@ -66,20 +63,20 @@ def check_proto(g: Given, ctx: RuleContext) -> None:
     raise g.error("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP")
 
 
-def parse_ports(text: str, g: Given) -> tuple[tuple[int, int], ...]:
+def parse_ports(text: str, g: Given, proto: str = "tcp") -> tuple[tuple[int, int], ...]:
     """parse_multi_ports_v1(): comma-separated ports and ranges, at most 15 slots."""
     out: list[tuple[int, int]] = []
     slots = 0
     items = text.split(",")
-    for n, item in enumerate(items):
+    for item in items:
         if slots >= XT_MULTI_PORTS:
             raise g.error("too many ports specified")
         first, colon, rest = item.partition(":")
         if colon and slots == XT_MULTI_PORTS - 1:
             raise g.error("too many ports specified")
-        lo = parse_port(first, g)
+        lo = parse_port(first, g, proto)
         if colon:
-            hi = parse_port(rest, g)
+            hi = parse_port(rest, g, proto)
             if lo >= hi:
                 raise g.error("invalid portrange specified")
             out.append((lo, hi))
@@ -91,31 +88,16 @@ def parse_ports(text: str, g: Given) -> tuple[tuple[int, int], ...]:
 
 
 def build(given: list[Given], ctx: RuleContext) -> Multiport:
-    seen: dict = {}
+    seen: dict[int, Given] = {}
     value = None
     for g in given:
-        seen_one = xt_collect("multiport", OPTIONS, [g]) if not seen else None
-        if seen_one is None:
-            # a second option: iptables' once-only check runs before the value is parsed
-            from .mark import xt_parse
-            xt_parse("multiport", OPTIONS, g, seen)
-        else:
-            seen.update(seen_one)
+        entry = xt_parse("multiport", OPTIONS, g, seen)
         check_proto(g, ctx)
-        side = Side(next(e.id for e in OPTIONS if e.name == g.name))
-        value = Multiport(side, parse_ports(g.arg, g), g.inv)
-    if not seen:
-        raise ctx_error(ctx, "multiport expection an option")
+        value = Multiport(Side(entry.id), parse_ports(g.arg, g, protocol_name(ctx.proto)), g.inv)
+    if value is None:
+        raise ParseError("multiport expection an option", ctx.loc)  # sic, iptables 1.8.9
     xt_fcheck("multiport", OPTIONS, seen, ctx)
     return value
-
-
-def ctx_error(ctx: RuleContext, message: str):
-    from ..errors import ParseError
-    return ParseError(message, ctx.loc)
-
-
-SPEC = ExtSpec("multiport", "match", xt_opts(OPTIONS), build)
 
 
 def check(value: Multiport, table: str, hooks, rule) -> list[str]:

@@ -5,35 +5,43 @@ from __future__ import annotations
 from ..util import parse_uint
 from .base import Given
 
-# The service names of Debian netbase's /etc/services that rules commonly use; iptables
-# resolves names with getservbyname(3). Numbers are always accepted.
-SERVICES = {
-    "ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53,
-    "bootps": 67, "bootpc": 68, "tftp": 69, "http": 80, "kerberos": 88, "pop3": 110,
-    "sunrpc": 111, "ntp": 123, "netbios-ns": 137, "imap2": 143, "imap": 143, "snmp": 161,
-    "bgp": 179, "ldap": 389, "https": 443, "microsoft-ds": 445, "isakmp": 500,
-    "syslog": 514, "submission": 587, "ldaps": 636, "imaps": 993, "pop3s": 995,
-    "openvpn": 1194, "mysql": 3306, "postgresql": 5432, "http-alt": 8080,
-}
+def _load_services() -> dict[tuple[str, str], int]:
+    """Debian netbase's /etc/services (nfemu/data/services.txt: "proto port name aliases"):
+    iptables resolves port names with getservbyname(name, proto)."""
+    from importlib import resources
+    table: dict[tuple[str, str], int] = {}
+    text = resources.files("nfemu").joinpath("data/services.txt").read_text()
+    for line in text.splitlines():
+        proto, port, *names = line.split()
+        for name in names:
+            table.setdefault((name, proto), int(port))
+    return table
 
 
-def parse_port(text: str, g: Given) -> int:
+SERVICES = _load_services()
+# xtables_getportbyname() asks getaddrinfo() without a protocol: the first entry of the name.
+SERVICES_ANY: dict[str, int] = {}
+for (_name, _proto), _port in SERVICES.items():
+    SERVICES_ANY.setdefault(_name, _port)
+
+
+def parse_port(text: str, g: Given, proto: str = "tcp") -> int:
     value = parse_uint(text, 0, 0xFFFF)
     if value is None:
-        value = SERVICES.get(text)
+        value = SERVICES.get((text, proto))
     if value is None:
         raise g.error(f"invalid port/service `{text}' specified")
     return value
 
 
-def parse_port_range(text: str, g: Given) -> tuple[int, int]:
+def parse_port_range(text: str, g: Given, proto: str = "tcp") -> tuple[int, int]:
     """``P``, ``A:B``, ``:B`` (0:B) or ``A:`` (A:65535); min > max is an error."""
     if ":" not in text:
-        port = parse_port(text, g)
+        port = parse_port(text, g, proto)
         return port, port
     lo_text, _, hi_text = text.partition(":")
-    lo = parse_port(lo_text, g) if lo_text else 0
-    hi = parse_port(hi_text, g) if hi_text else 0xFFFF
+    lo = parse_port(lo_text, g, proto) if lo_text else 0
+    hi = parse_port(hi_text, g, proto) if hi_text else 0xFFFF
     if lo > hi:
         raise g.error("invalid portrange (min > max)")
     return lo, hi

@@ -35,7 +35,7 @@ def build(given: list[Given], ctx: RuleContext) -> Udp:
         if key in fields:
             what = "--source-port" if key == "sport" else "--destination-port"
             raise g.error(f"Only one `{what}' allowed")
-        fields[key] = parse_port_range(g.arg, g)
+        fields[key] = parse_port_range(g.arg, g, "udp")
         fields[key + "_inv"] = g.inv
     return Udp(**fields)
 

@@ -1,0 +1,161 @@
+"""``-m recent`` (extensions/libxt_recent.c revision 1; kernel net/netfilter/xt_recent.c
+recent_mt / recent_mt_check).
+
+One of ``[!] --set|--rcheck|--update|--remove``, with ``--seconds N``, ``--reap`` (needs
+--seconds), ``--hitcount N``, ``--rttl``, ``--name NAME`` (default DEFAULT), ``--mask ADDR``
+(default all ones), ``--rsource`` (default) or ``--rdest`` (the last one given wins).
+iptables-save prints every field: ``--rcheck --seconds 10800 --reap --name X --mask
+255.255.255.255 --rsource`` (seconds and hitcount with %d, only when not 0; the name bare).
+The kernel refuses --seconds/--hitcount/--reap with --set or --remove, --hitcount above
+65535 (XT_RECENT_MAX_NSTAMPS - 1), and names that are empty, ``.``, ``..`` or contain ``/``;
+iptables cuts a longer name to 199 bytes without a word."""
+from __future__ import annotations
+
+import enum
+import socket
+from dataclasses import dataclass
+
+from ..errors import ParseError
+from ..ir import Family, Match
+from ..util import int_to_ipv4, int_to_ipv6
+from .base import ExtSpec, Given, RuleContext
+from .mark import XtOpt, strtoui_all, xt_fcheck, xt_opts, xt_parse
+
+XT_RECENT_NAME_LEN = 200
+XT_RECENT_MAX_NSTAMPS = 1 << 16
+
+
+class Command(enum.IntEnum):
+    """XT_RECENT_CHECK/SET/UPDATE/REMOVE."""
+    RCHECK = 1 << 0
+    SET = 1 << 1
+    UPDATE = 1 << 2
+    REMOVE = 1 << 3
+
+
+class Side(enum.IntEnum):
+    SOURCE = 0
+    DEST = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Recent(Match):
+    NAME = "recent"
+    family: Family = Family.IPV4
+    command: Command = Command.SET
+    invert: bool = False
+    seconds: int = 0
+    reap: bool = False
+    hitcount: int = 0
+    rttl: bool = False
+    name: str = "DEFAULT"
+    mask: int = 0xFFFFFFFF
+    side: Side = Side.SOURCE
+
+    def save(self) -> str:
+        out = [f"{' !' if self.invert else ''} --{self.command.name.lower()}"]
+        if self.seconds:
+            out.append(f" --seconds {_as_int(self.seconds)}")
+        if self.reap:
+            out.append(" --reap")
+        if self.hitcount:
+            out.append(f" --hitcount {_as_int(self.hitcount)}")
+        if self.rttl:
+            out.append(" --rttl")
+        out.append(f" --name {self.name}")
+        to_text = int_to_ipv4 if self.family is Family.IPV4 else int_to_ipv6
+        out.append(f" --mask {to_text(self.mask)}")
+        out.append(" --rsource" if self.side is Side.SOURCE else " --rdest")
+        return "".join(out)
+
+
+def _as_int(value: int) -> int:
+    """printf("%d") of a u32."""
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+_OPS = frozenset({0, 1, 2, 3})
+OPTIONS = (
+    XtOpt("set", 0, nargs=0, invert=True, excl=_OPS),
+    XtOpt("rcheck", 1, nargs=0, invert=True, excl=_OPS),
+    XtOpt("update", 2, nargs=0, invert=True, excl=_OPS),
+    XtOpt("remove", 3, nargs=0, invert=True, excl=_OPS),
+    XtOpt("seconds", 4),
+    XtOpt("reap", 5, nargs=0, also=frozenset({4})),
+    XtOpt("hitcount", 6),
+    XtOpt("rttl", 7, nargs=0, excl=frozenset({0, 3})),
+    XtOpt("name", 8),
+    XtOpt("rsource", 9, nargs=0),
+    XtOpt("rdest", 10, nargs=0),
+    XtOpt("mask", 11),
+)
+_COMMANDS = {"set": Command.SET, "rcheck": Command.RCHECK, "update": Command.UPDATE,
+             "remove": Command.REMOVE}
+
+
+def parse_mask(g: Given, family: Family) -> int:
+    """XTTYPE_HOST: a numeric address (inet_aton forms for IPv4)."""
+    text = g.arg
+    if family is Family.IPV4:
+        if text and all(c in "0123456789abcdefABCDEFxX." for c in text):
+            try:
+                return int.from_bytes(socket.inet_aton(text), "big")
+            except OSError:
+                pass
+    else:
+        try:
+            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        except (OSError, ValueError):
+            pass
+    raise g.error(f"host/network `{text}' not found (nfemu accepts numeric addresses only)")
+
+
+def build(given: list[Given], ctx: RuleContext) -> Recent:
+    seen: dict[int, Given] = {}
+    f: dict = {"family": ctx.family, "mask": (1 << ctx.family.width) - 1}
+    for g in given:
+        xt_parse("recent", OPTIONS, g, seen)
+        if g.name in _COMMANDS:
+            f["command"], f["invert"] = _COMMANDS[g.name], g.inv
+        elif g.name in ("seconds", "hitcount"):
+            lo = 1 if g.name == "seconds" else 0
+            n = strtoui_all(g.arg, lo, 0xFFFFFFFF)
+            if n is None:
+                raise g.error(f"recent: bad value for option \"--{g.name}\", or out of range "
+                              f"({lo}-4294967295).")
+            f[g.name] = n
+        elif g.name in ("reap", "rttl"):
+            f[g.name] = True
+        elif g.name == "name":
+            # XTOPT_PUT into char[200]: silently cut to 199 bytes
+            raw = g.arg.encode("utf-8", "surrogateescape")[:XT_RECENT_NAME_LEN - 1]
+            f["name"] = raw.decode("utf-8", "surrogateescape")
+        elif g.name in ("rsource", "rdest"):
+            f["side"] = Side.SOURCE if g.name == "rsource" else Side.DEST
+        elif g.name == "mask":
+            f["mask"] = parse_mask(g, ctx.family)
+    if not any(i in seen for i in _OPS):
+        raise ParseError("recent: you must specify one of `--set', `--rcheck' `--update' or "
+                         "`--remove'", ctx.loc)
+    xt_fcheck("recent", OPTIONS, seen, ctx)
+    return Recent(**f)
+
+
+def check(value: Recent, table: str, hooks, rule) -> list[str]:
+    """recent_mt_check()."""
+    out = []
+    if value.command in (Command.SET, Command.REMOVE) and (
+            value.seconds or value.hitcount or value.reap or value.rttl):
+        out.append(f"-m recent: --seconds, --hitcount and --reap only go with --rcheck or "
+                   f"--update, not --{value.command.name.lower()}")
+    if value.hitcount >= XT_RECENT_MAX_NSTAMPS:
+        out.append(f"-m recent: --hitcount {value.hitcount} is above the kernel's maximum "
+                   f"{XT_RECENT_MAX_NSTAMPS - 1}")
+    name = value.name
+    if not name or name in (".", "..") or "/" in name or \
+            len(name.encode("utf-8", "surrogateescape")) >= XT_RECENT_NAME_LEN:
+        out.append(f"-m recent: the kernel refuses the table name {name!r}")
+    return out
+
+
+SPEC = ExtSpec("recent", "match", xt_opts(OPTIONS), build, check=check)
