@@ -14,6 +14,7 @@ from . import protocols
 from .errors import Location, ParseError, ValidationError
 from .ext import MATCHES, TARGETS
 from .ext.base import Given, RuleContext
+from .nftnative import merge_native
 from .ir import Address, Counters, Family, Goto, Jump, Rule, STANDARD_VERDICTS, Verdict
 from .util import ipv4_to_int, ipv6_to_int, mask_to_prefix, parse_c_uint, prefix_to_mask
 
@@ -485,6 +486,7 @@ class _Parser:
         matches = []
         for loaded in self.matches:
             matches.append(loaded.spec.build(loaded.given, loaded.ctx))
+        matches = merge_native(tuple(matches))
         target = None
         if self.target is not None:
             target = self.target.spec.build(self.target.given, self.target.ctx)
@@ -503,7 +505,7 @@ class _Parser:
                     chain=cmd.chain, src=s, src_inv=self.src_inv, dst=d, dst_inv=self.dst_inv,
                     in_iface=self.in_iface, in_inv=self.in_inv, out_iface=self.out_iface,
                     out_inv=self.out_inv, proto=self.proto, proto_inv=self.proto_inv,
-                    fragment=self.fragment, matches=tuple(matches), target=target,
+                    fragment=self.fragment, matches=matches, target=target,
                     counters=counters, family=self.family, line=self.line))
         return cmd
 

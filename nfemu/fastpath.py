@@ -17,6 +17,7 @@ from .command import (CORE_LONG, IPT_TARGET_NAMES, Command, _parse_address)
 from .errors import LocatedError, Location
 from .ext import MATCHES, TARGETS
 from .ext.base import Given, RuleContext
+from .nftnative import merge_native
 from .ir import Address, Family, Goto, Jump, Rule, STANDARD_VERDICTS, Verdict
 
 _CORE_NAMES = frozenset(name for name, _, _ in CORE_LONG)
@@ -174,8 +175,8 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
             (seen & 8 and chain in ("POSTROUTING", "OUTPUT")):
         return None
     try:
-        matches = tuple(_build(spec, given, table, family, p, pinv, pgiven)
-                        for spec, given, p, pinv, pgiven in loaded)
+        matches = merge_native(tuple(_build(spec, given, table, family, p, pinv, pgiven)
+                                     for spec, given, p, pinv, pgiven in loaded))
         if target is not None:
             value = _build(target[0], target[1], table, family, target[2], target[3], target[4])
         elif jumpto is None:

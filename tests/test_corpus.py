@@ -93,5 +93,5 @@ def test_errors_carry_locations():
     with pytest.raises(RulesetErrors) as info:
         nfemu.loads("*filter\n-A INPUT -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n", "x.rules")
     (err,) = info.value.errors
-    assert (err.file, err.line, err.column) == ("x.rules", 2, 24)
+    assert (err.file, err.line, err.column) == ("x.rules", 2, 25)
     assert "99999" in err.message
