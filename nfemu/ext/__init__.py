@@ -14,9 +14,15 @@ _MODULES = (
     "comment", "tcp", "udp", "sctp", "icmp", "icmp6", "multiport", "addrtype", "mark",
     "conntrack", "state", "statistic", "recent", "iprange", "length", "limit", "owner",
     "set", "physdev", "mac", "pkttype", "nfacct", "connmark",
+    # beyond the first catalog, met in real rulesets
+    "ttl", "tos", "dscp", "ecn", "string", "policy", "hashlimit", "connlimit", "cgroup",
+    "u32", "time", "tcpmss", "socket", "rpfilter", "quota", "helper", "esp", "ah",
+    "devgroup", "cpu",
     # targets
     "standard", "REJECT", "NAT", "MASQUERADE", "REDIRECT", "NETMAP", "MARK", "CONNMARK",
     "LOG", "NFLOG", "CT",
+    "NFQUEUE", "TOS", "TTL", "TPROXY", "TCPMSS", "DSCP", "TRACE", "CLASSIFY", "CHECKSUM",
+    "AUDIT",
 )
 
 MATCHES: dict[str, ExtSpec] = {}
