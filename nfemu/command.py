@@ -531,13 +531,16 @@ def _check_new_chain_name(name: str | None, parser: "_Parser", index: int) -> No
         raise parser.error(message, index)
 
 
-def chain_name_problem(name: str) -> str | None:
-    """Why iptables refuses ``name`` for a new user chain, or None."""
+def chain_name_problem(name: str, declared: bool = False) -> str | None:
+    """Why iptables refuses ``name`` for a new user chain, or None. A chain declared by a
+    ``:NAME`` line only may not take a standard verdict's name (seen: ``:LOG - [0:0]`` and
+    ``:DNAT - [0:0]`` load, ``-N LOG`` does not)."""
     if len(name) >= XT_EXTENSION_MAXNAMELEN:
         return f"chain name `{name}' too long (must be under {XT_EXTENSION_MAXNAMELEN} chars)"
     if name[:1] in ("-", "!") or not name:
         return f"chain name not allowed to start with `{name[:1]}'"
-    if name in TARGETS or name in IPT_TARGET_NAMES:
+    if name in (("ACCEPT", "DROP", "QUEUE", "RETURN") if declared else IPT_TARGET_NAMES) \
+            or (not declared and name in TARGETS):
         return "chain name may not clash with target name"
     if any(c.isspace() for c in name):
         return f"Invalid chain name `{name}'"

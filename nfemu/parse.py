@@ -37,6 +37,7 @@ class _TableState:
     # iptables-nft creates the table only when a chain line or a command names it: a
     # "*filter" followed by "COMMIT" leaves no table behind.
     touched: bool = False
+    declared: bool = False     # a ":CHAIN" line has been read for this table
 
     @classmethod
     def fresh(cls, name: str, line: int) -> "_TableState":
@@ -111,7 +112,7 @@ class Loader:
             raise ParseError("policy invalid: a chain line is ':NAME POLICY [packets:bytes]'",
                              self.loc(line, words[0].column + len(name)))
         policy = words[1]
-        table.touched = True
+        table.touched = table.declared = True
         builtin = name in BUILTIN_CHAINS[table.name]
         if builtin:
             counters = Counters()
@@ -132,7 +133,7 @@ class Loader:
             chain.counters = counters
             chain.line = line
         else:
-            problem = chain_name_problem(name)
+            problem = chain_name_problem(name, declared=True)
             if problem:
                 raise ParseError(problem, self.loc(line, words[0].column))
             # A user chain is created, or flushed when it exists; its policy word is ignored.
@@ -266,7 +267,10 @@ class Loader:
             for name in names:
                 chain = chain_of(name)
                 if chain.policy is not None:
-                    raise ValidationError("Cannot delete built-in chain", loc)
+                    if table.declared:
+                        continue  # iptables-nft ignores it once the table has been declared
+                    raise ValidationError("-X of a built-in chain: No chain/target/match by "
+                                          "that name", loc)
                 if _referenced(table, name):
                     raise ValidationError(f"Chain '{name}' is referenced by a rule: cannot "
                                           "delete it (CHAIN_DEL failed: Device or resource "
@@ -276,7 +280,8 @@ class Loader:
                                           "deleting it (CHAIN_DEL failed: Device or resource "
                                           "busy)", loc)
             for name in names:
-                del table.chains[name]
+                if table.chains[name].policy is None:
+                    del table.chains[name]
         elif op == "F":
             # A plain -F walks the chains the kernel already had; rules added earlier in the
             # same restore survive it (seen with iptables-nft 1.8.9). -F CHAIN flushes them.
