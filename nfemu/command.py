@@ -40,6 +40,8 @@ CORE_SHORT = {
     "4": 0, "6": 0,
 }
 COMMANDS = "ACDRILSFZNXEP"
+NAT_DROP = ('The "nat" table is not intended for filtering, the use of DROP is therefore '
+            'inhibited.')
 _CORE_ENTRIES = tuple((n, h, l) for n, h, l in CORE_LONG)
 _CORE_EXACT = {}
 for _entry in _CORE_ENTRIES:
@@ -406,6 +408,8 @@ class _Parser:
             if not args.has_arg():
                 raise self.error("-P requires a chain and a policy", index)
             cmd.policy = args.take()
+            if self.table == "nat" and cmd.policy == "DROP":
+                raise self.error(NAT_DROP, index)
         if letter == "N":
             _check_new_chain_name(optarg, self, index)
         if letter == "E":
@@ -497,6 +501,8 @@ class _Parser:
                 target = Goto(self.jumpto)
             else:
                 target = Jump(self.jumpto)
+        if self.table == "nat" and type(target) is Verdict and target.verdict == "DROP":
+            raise ParseError(NAT_DROP, self.target_loc)
         srcs = self.src or [None]
         dsts = self.dst or [None]
         for s in srcs:

@@ -169,7 +169,7 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
             return None
         inv = False
         i += 2
-    if inv:
+    if inv or (jumpto == "DROP" and table == "nat"):
         return None
     if (seen & 16 and chain in ("PREROUTING", "INPUT")) or \
             (seen & 8 and chain in ("POSTROUTING", "OUTPUT")):

@@ -60,15 +60,8 @@ def _apply(state: list, op: str, a: int, b: int) -> None:
 
 
 def _is_native(m) -> bool:
-    """A tcp/udp match with something to translate (a match with no test at all, or a tcp
-    match with --tcp-option, stays an xtables match)."""
     t = type(m)
-    if t is Tcp:
-        if m.option or m.option_inv:
-            return False
-        return bool(m.sport != FULL or m.sport_inv or m.dport != FULL or m.dport_inv
-                    or m.flags_mask or m.flags_inv)
-    return t is Udp and bool(m.sport != FULL or m.sport_inv or m.dport != FULL or m.dport_inv)
+    return (t is Tcp or t is Udp) and m.native
 
 
 def _prints_something(m) -> bool:

@@ -28,6 +28,15 @@ class Tcp(Match):
     flags_cmp: int = 0
     flags_inv: bool = False
 
+    @property
+    def native(self) -> bool:
+        """iptables-nft turns this match into native nf_tables expressions (see
+        nfemu/nftnative.py): it has a port or flag test and no --tcp-option."""
+        if self.option or self.option_inv:
+            return False
+        return bool(self.sport != (0, 0xFFFF) or self.sport_inv or self.dport != (0, 0xFFFF)
+                    or self.dport_inv or self.flags_mask or self.flags_inv)
+
     def save(self) -> str:
         out = []
         if self.sport != (0, 0xFFFF):
@@ -94,8 +103,19 @@ def build(given: list[Given], ctx: RuleContext) -> Tcp:
     return Tcp(**fields)
 
 
+def check(value: Tcp, table: str, hooks, rule) -> list[str]:
+    """A native match only needs the rule's protocol to be tcp (iptables-nft checks it: even
+    ``! -p tcp`` passes); an xtables one gets the kernel's check: ``-p tcp``, not negated."""
+    if value.native:
+        return [] if rule.proto == TCP else ["TCP match requires '-p tcp'"]
+    if rule.proto != TCP or rule.proto_inv:
+        return ["-m tcp needs -p tcp in the rule (the kernel refuses it: RULE_APPEND failed, "
+                "Invalid argument)"]
+    return []
+
+
 SPEC = ExtSpec(
     "tcp", "match",
     (Opt("source-port"), Opt("sport"), Opt("destination-port"), Opt("dport"), Opt("syn", 0),
      Opt("tcp-flags", 2), Opt("tcp-option")),
-    build, Kernel(proto=TCP))
+    build, check=check)

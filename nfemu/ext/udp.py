@@ -19,6 +19,12 @@ class Udp(Match):
     dport: tuple[int, int] = (0, 0xFFFF)
     dport_inv: bool = False
 
+    @property
+    def native(self) -> bool:
+        """iptables-nft turns a udp match with a port test into native expressions."""
+        return bool(self.sport != (0, 0xFFFF) or self.sport_inv or self.dport != (0, 0xFFFF)
+                    or self.dport_inv)
+
     def save(self) -> str:
         out = []
         if self.sport != (0, 0xFFFF):
@@ -40,7 +46,17 @@ def build(given: list[Given], ctx: RuleContext) -> Udp:
     return Udp(**fields)
 
 
+def check(value: Udp, table: str, hooks, rule) -> list[str]:
+    """As for tcp: native matches need -p udp (negated or not), xtables ones a plain -p udp."""
+    if value.native:
+        return [] if rule.proto == UDP else ["UDP match requires '-p udp'"]
+    if rule.proto != UDP or rule.proto_inv:
+        return ["-m udp needs -p udp in the rule (the kernel refuses it: RULE_APPEND failed, "
+                "Invalid argument)"]
+    return []
+
+
 SPEC = ExtSpec(
     "udp", "match",
     (Opt("source-port"), Opt("sport"), Opt("destination-port"), Opt("dport")),
-    build, Kernel(proto=UDP))
+    build, check=check)

@@ -3,6 +3,8 @@ real kernel and into nfemu. Whatever the kernel accepts nfemu must accept and pr
 iptables-save does; whatever the kernel rejects nfemu must reject."""
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nfemu.parse import load_with_errors
@@ -58,7 +60,8 @@ def rulesets(draw):
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("NFEMU_KERNEL_EXAMPLES", "1000")), deadline=None,
+          suppress_health_check=list(HealthCheck))
 @given(rulesets())
 def test_random_rulesets_agree_with_kernel(kernel, text):
     real = kernel.restore(text)
