@@ -185,7 +185,9 @@ class _Parser:
                     raise self._unknown(word, index)
                 _, has_arg, owner = opt
                 if has_arg == 0 and eq:
-                    raise self.error(f"option '--{opt[0]}' doesn't allow an argument", index)
+                    # getopt_long returns '?' here, which iptables reports like this
+                    raise self.error(f"unknown option \"{word}\" (--{opt[0]} takes no "
+                                     "argument)", index)
                 optarg = None
                 if eq and not isinstance(owner, tuple):
                     # iptables 1.8.9 takes the whole word as the argument of its own options
@@ -427,7 +429,7 @@ class _Parser:
         if len(name) >= XT_EXTENSION_MAXNAMELEN:
             raise self.error(f"Invalid target name `{name}' ({XT_EXTENSION_MAXNAMELEN - 1} "
                              "chars max)", index + 1)
-        if any(c.isspace() for c in name):
+        if name.split() != [name]:
             raise self.error(f"Invalid target name `{name}'", index + 1)
         self.jumpto = name
         self.goto = goto
@@ -548,7 +550,7 @@ def chain_name_problem(name: str, declared: bool = False) -> str | None:
     if name in (("ACCEPT", "DROP", "QUEUE", "RETURN") if declared else IPT_TARGET_NAMES) \
             or (not declared and name in TARGETS):
         return "chain name may not clash with target name"
-    if any(c.isspace() for c in name):
+    if name.split() != [name]:
         return f"Invalid chain name `{name}'"
     return None
 

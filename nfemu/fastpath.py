@@ -26,6 +26,7 @@ _BUILT: dict = {}
 _ADDRESSES: dict = {}
 _JUMPS: dict = {}
 _OPTIONS: dict = {}   # spec name -> {option name: nargs}
+_PROTOS: dict = {}
 _MAX_MEMO = 200_000
 
 
@@ -34,6 +35,10 @@ def _options(spec) -> dict[str, int]:
     if opts is None:
         opts = _OPTIONS[spec.name] = {o.name: o.nargs for o in spec.options}
     return opts
+
+
+_MATCH_INFO = {name: (spec, {o.name: o.nargs for o in spec.options})
+               for name, spec in MATCHES.items()}
 
 
 def _address(text: str, family: Family) -> Address | None:
@@ -50,14 +55,14 @@ def _address(text: str, family: Family) -> Address | None:
     return addr
 
 
-def _build(spec, given: list, table: str, family: Family, proto: int, proto_inv: bool,
+def _build(spec, options: list, table: str, family: Family, proto: int, proto_inv: bool,
            proto_given: bool):
-    key = (spec.name, tuple((g.name, g.inv, g.args) for g in given), table, family, proto,
-           proto_inv, proto_given)
+    """spec.build() for options given as (name, inverted, args) tuples, memoised."""
+    key = (spec.name, tuple(options), table, family, proto, proto_inv, proto_given)
     value = _BUILT.get(key)
     if value is None:
         ctx = RuleContext(family, table, proto, proto_inv, _NOWHERE, proto_given)
-        value = spec.build(given, ctx)
+        value = spec.build([Given(name, inv, args, _NOWHERE) for name, inv, args in options], ctx)
         if len(_BUILT) < _MAX_MEMO:
             _BUILT[key] = value
     return value
@@ -65,6 +70,12 @@ def _build(spec, given: list, table: str, family: Family, proto: int, proto_inv:
 
 def fast_parse(words: list[str], table: str, family: Family, line: int, counters) -> Command | None:
     """The Command for an ``-A`` line of the common shape, or None."""
+    rule = fast_rule(words, table, family, line, counters)
+    return None if rule is None else Command("A", chain=rule.chain, rules=[rule])
+
+
+def fast_rule(words: list[str], table: str, family: Family, line: int, counters) -> Rule | None:
+    """The Rule of an ``-A`` line of the common shape, or None."""
     n = len(words)
     if n < 2 or words[0] != "-A":
         return None
@@ -93,10 +104,13 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
             nargs = opts.get(name)
             if nargs is None or i + nargs >= n:
                 return None
-            args = tuple(words[i + 1:i + 1 + nargs])
-            if nargs == 2 and args[1][:1] in ("-", "!"):
-                return None
-            current[1].append(Given(name, inv, args, _NOWHERE))
+            if nargs == 1:
+                args = (words[i + 1],)
+            else:
+                args = tuple(words[i + 1:i + 1 + nargs])
+                if nargs == 2 and args[1][:1] in ("-", "!"):
+                    return None
+            current[1].append((name, inv, args))
             inv = False
             i += 1 + nargs
             continue
@@ -110,13 +124,15 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
             return None
         arg = words[i + 1]
         if w == "-m":
-            spec = MATCHES.get(arg)
-            if inv or spec is None or spec.name in names or family not in spec.families:
+            info = _MATCH_INFO.get(arg)
+            if inv or info is None:
+                return None
+            spec, opts = info
+            if spec.name in names or family not in spec.families:
                 return None
             names.add(spec.name)
             current = [spec, [], proto, proto_inv, proto_given]
             loaded.append(current)
-            opts = _options(spec)
         elif w == "-s" or w == "-d":
             bit = 1 if w == "-s" else 2
             if seen & bit:
@@ -133,9 +149,13 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
             if seen & 4:
                 return None
             seen |= 4
-            text = arg.lower()
-            proto = protocols.parse_protocol(text)
-            if proto is None or (proto == 0 and inv) or text != arg:
+            proto = _PROTOS.get(arg)
+            if proto is None:
+                proto = protocols.parse_protocol(arg) if arg.lower() == arg else None
+                if proto is None:
+                    return None
+                _PROTOS[arg] = proto
+            if proto == 0 and inv:
                 return None
             proto_inv = inv
             proto_given = True
@@ -152,7 +172,8 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
             else:
                 out_iface, out_inv = arg, inv
         elif w == "-j" or w == "-g":
-            if seen & 32 or inv or not arg or len(arg) >= 29 or any(c.isspace() for c in arg):
+            if seen & 32 or inv or not arg or len(arg) >= 29 or (
+                    (arg, w == "-g") not in _JUMPS and arg.split() != [arg]):
                 return None
             seen |= 32
             goto = w == "-g"
@@ -195,6 +216,5 @@ def fast_parse(words: list[str], table: str, family: Family, line: int, counters
                     _JUMPS[key] = value
     except LocatedError:
         return None
-    rule = Rule(chain, src, src_inv, dst, dst_inv, in_iface, in_inv, out_iface, out_inv,
+    return Rule(chain, src, src_inv, dst, dst_inv, in_iface, in_inv, out_iface, out_inv,
                 proto, proto_inv, None, matches, value, counters, family, line)
-    return Command("A", chain=chain, rules=[rule])

@@ -71,7 +71,7 @@ class RuleLine:
     def columns(self) -> list[int]:
         if self._columns is None:
             arg = _terminal_regex()["ARG"]
-            self._columns = [m.start() + 1 for m in arg.finditer(self._text, self._start)]
+            self._columns = [m.start() + 1 for m in arg.finditer(self._text + "\n", self._start)]
         return self._columns
 
     def __eq__(self, other):
@@ -114,26 +114,32 @@ def unquote(token: str) -> str:
     return "".join(out)
 
 
-def _prepare(text: str) -> str:
+def _prepare(text: str, check_length: bool = True) -> str:
     if "\x00" in text:
         # iptables-restore reads lines with fgets() and then treats them as C strings: what
         # follows a NUL byte on its line is ignored.
         text = _AFTER_NUL.sub("", text)
     if text and not text.endswith("\n"):
         text += "\n"
-    long_line = _LONG_LINE.search(text)
-    if long_line and len(long_line.group().encode("utf-8", "surrogateescape")) >= LINE_BUFFER:
+    if check_length:
+        for number, body in enumerate(text.split("\n"), start=1):
+            if len(body) >= LINE_BUFFER // 4:
+                _check_line_length(body, "<string>", number)
+    return text
+
+
+def _check_line_length(body: str, file: str, number: int) -> None:
+    if len(body.encode("utf-8", "surrogateescape")) + 1 >= LINE_BUFFER:
         raise ParseError(f"line longer than iptables-restore's line buffer ({LINE_BUFFER - 1} "
                          "bytes): iptables-restore cuts it there and fails on the pieces",
-                         _locate_offset(text, long_line.start() + LINE_BUFFER - 1))
-    return text
+                         Location(file, number, len(body.encode("utf-8", "surrogateescape")
+                                                    [:LINE_BUFFER - 1].decode("utf-8", "ignore")) + 1))
 
 
 _OTHER_SPACE = re.compile(r"[^\S \t\n]")
 _AFTER_NUL = re.compile(r"\x00[^\n]*")
 # xtables-restore.c reads lines with fgets(buffer, 10240, ...)
 LINE_BUFFER = 10240
-_LONG_LINE = re.compile(r"[^\n]{%d,}" % (LINE_BUFFER // 4))
 
 
 def _locate_offset(text: str, offset: int, file: str = "<string>") -> Location:
@@ -180,55 +186,71 @@ def grammar_events(text: str, file: str = "<string>") -> list[tuple]:
 def fast_events(text: str, file: str = "<string>"):
     """Yield the same line events as ``grammar_events``, one line at a time."""
     regex = _terminal_regex()
-    arg_re = regex["ARG"]
     field_re = regex["FIELD"]
     counters_re = regex["COUNTERS"]
-    arg_findall = _findall(arg_re)
     other_space = _OTHER_SPACE.search
-    text = _prepare(text)
+    text = _prepare(text, check_length=False)
+    lines = text.split("\n")
+    lines.pop()  # the text ends with a newline
     number = 0
-    for line in _split_lines(text):
+    for body in lines:
         number += 1
-        first = line[:1]
-        if first == "\n":
+        if len(body) >= LINE_BUFFER // 4:
+            _check_line_length(body, file, number)
+        first = body[:1]
+        if not body:
             yield ("blank", number, None)
         elif first == "#":
-            yield ("comment", number, line[:-1])
-        elif line == "COMMIT\n":
-            yield ("commit", number, line[:-1])
+            yield ("comment", number, body)
+        elif body == "COMMIT":
+            yield ("commit", number, body)
         elif first == "*" or first == ":":
-            words = [Word(m.group(), m.start() + 1) for m in field_re.finditer(line, 1)]
+            words = [Word(m.group(), m.start() + 1) for m in field_re.finditer(body, 1)]
             yield ("table" if first == "*" else "chain", number, words)
         else:
             counters = None
             ccol = 0
             start = 0
             if first == "[":
-                m = counters_re.match(line)
+                m = counters_re.match(body)
                 if m:
                     counters, ccol, start = m.group(), 1, m.end()
-            if '"' in line:
-                words = [unquote(w) for w in arg_findall(line, start)]
+            if other_space(body):
+                words = _regex_words(body, start)
+            elif '"' in body:
+                words = _quoted_words(body, start)
             else:
-                words = line[start:].split()
-                if other_space(line):
-                    # str.split() also splits on \r, \v, \f, ...; iptables only on space,
-                    # tab and newline
-                    words = [w for w in line[start:-1].replace("\t", " ").split(" ") if w]
-            yield ("rule", number, RuleLine(counters, ccol, words, text=line, start=start))
+                words = body[start:].split()
+            yield ("rule", number, RuleLine(counters, ccol, words, text=body, start=start))
 
 
-def _findall(regex: re.Pattern):
-    return lambda text, pos: [m.group() for m in regex.finditer(text, pos)]
+def _regex_words(body: str, start: int) -> list[str]:
+    """Words by the grammar's ARG expression (any line, however odd)."""
+    arg = _terminal_regex()["ARG"]
+    return [unquote(m.group()) for m in arg.finditer(body + "\n", start)]
 
 
-def _split_lines(text: str):
-    """Lines with their newline (str.splitlines would also split on \\r and friends)."""
-    start = 0
-    find = text.find
-    while True:
-        end = find("\n", start)
-        if end < 0:
-            return
-        yield text[start:end + 1]
-        start = end + 1
+def _quoted_words(body: str, start: int) -> list[str]:
+    """Words of a line whose quotes are balanced and hold no backslash, by splitting on the
+    quotes; anything else goes to ``_regex_words``. A quote that opens right after other
+    characters continues that word; a closing quote ends the word."""
+    if "\\" in body:
+        return _regex_words(body, start)
+    parts = body[start:].split('"')
+    last = len(parts) - 1
+    if last % 2:
+        return _regex_words(body, start)  # an unterminated quote
+    words: list[str] = []
+    pending = None
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            toks = part.split()
+            if i < last and part and part[-1] not in " \t":
+                pending = toks.pop()
+            words.extend(toks)
+        elif pending is not None:
+            words.append(pending + part)
+            pending = None
+        else:
+            words.append(part)
+    return words

@@ -70,10 +70,32 @@ def _prints_something(m) -> bool:
     return type(m) is Tcp and bool(m.flags_mask or m.flags_inv)
 
 
+_NATIVE_TYPES = {Tcp, Udp}
+_SINGLE: dict = {}
+
+
 def merge_native(matches: tuple) -> tuple:
     """The match list as iptables-nft-save will print it."""
-    if not any(_is_native(m) for m in matches):
+    types = [type(m) for m in matches]
+    count = types.count(Tcp) + types.count(Udp)
+    if not count:
         return matches
+    if count == 1:
+        # the common case: one tcp or udp match, read back on its own (memoised)
+        i = types.index(Tcp) if Tcp in types else types.index(Udp)
+        m = matches[i]
+        if not m.native:
+            return matches
+        single = _SINGLE.get(m)
+        if single is None:
+            single = _SINGLE[m] = merge_native_slow((m,))
+        if single == (m,):
+            return matches
+        return matches[:i] + single + matches[i + 1:]
+    return merge_native_slow(matches)
+
+
+def merge_native_slow(matches: tuple) -> tuple:
     out = []
     merged: dict[type, int] = {}
     for m in matches:

@@ -3,12 +3,13 @@ events of ``grammar.py``, the command parser of ``command.py`` for each rule lin
 load-time checks of ``validate.py`` at every COMMIT."""
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .command import Command, XT_EXTENSION_MAXNAMELEN, chain_name_problem, parse_command
 from .errors import LocatedError, Location, ParseError, RulesetErrors, ValidationError
-from .fastpath import fast_parse
+from .fastpath import fast_rule
 from .grammar import RuleLine, Word, fast_events, grammar_events
 from .ir import BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
 
@@ -59,7 +60,7 @@ class Loader:
         self.family = family
         self.counters = counters
         self.errors: list[LocatedError] = []
-        self.committed: dict[str, _TableState] = {}
+        self.committed: dict[str, Table] = {}
         self.current: _TableState | None = None
         self.last_line = 0
 
@@ -149,12 +150,13 @@ class Loader:
                              self.loc(line))
         self.current = None
         from .validate import validate_table
-        errors = validate_table(_freeze_table(table), self.file)
+        frozen = _freeze_table(table)
+        errors = validate_table(frozen, self.file)
         if errors:
             self.errors.extend(errors)
             return
         if table.touched:
-            self.committed[table.name] = table
+            self.committed[table.name] = frozen
         else:
             self.committed.pop(table.name, None)
 
@@ -169,16 +171,16 @@ class Loader:
                                  self.loc(line, payload.counters_column))
             if self.counters:
                 prefix = _counters_from_words(pcnt, bcnt, self.loc(line, payload.counters_column))
-        cmd = None
         # (a long line or a long word may be one iptables refuses: the full parser decides)
         if len(words) < 64 and max(map(len, words), default=0) < PARAM_BUFFER // 4:
-            cmd = fast_parse(words, table.name, self.family, line, prefix)
-            if cmd is not None:
-                column = 1 if payload.counters is None else payload.columns()[0]
-                cmd.loc = Location(self.file, line, column)
-        if cmd is None:
-            cmd = self._slow_parse(table, line, payload, prefix)
-        self._apply(table, cmd, line)
+            rule = fast_rule(words, table.name, self.family, line, prefix)
+            if rule is not None:
+                chain = table.chains.get(rule.chain)
+                if chain is not None:
+                    chain.rules.append(rule)
+                    table.touched = True
+                    return
+        self._apply(table, self._slow_parse(table, line, payload, prefix), line)
 
     def _slow_parse(self, table, line, payload: RuleLine, prefix) -> Command:
         words = payload.words
@@ -349,15 +351,18 @@ class Loader:
                       f"'{self.current.name}' opened at line {self.current.line} is never "
                       "committed; iptables-restore loads nothing of it)",
                       self.last_line + 1)
-        tables = tuple(_freeze_table(t) for t in self.committed.values())
+        tables = tuple(self.committed.values())
         return Ruleset(tables, self.family, self.file)
 
 
 def _freeze_table(state: _TableState) -> Table:
     chains = []
     for c in state.chains.values():
-        rules = tuple(r if r.chain == c.name else _in_chain(r, c.name) for r in c.rules)
-        chains.append(Chain(c.name, c.policy, c.counters, rules, c.line))
+        name = c.name
+        rules = c.rules
+        if any(r.chain != name for r in rules):  # after -E
+            rules = [r if r.chain == name else _in_chain(r, name) for r in rules]
+        chains.append(Chain(name, c.policy, c.counters, tuple(rules), c.line))
     return Table(state.name, tuple(chains))
 
 
@@ -433,12 +438,19 @@ def load_with_errors(text: str, file: str = "<string>", family: Family | None = 
     if family is None:
         family = guess_family(text)
     loader = Loader(file, family, counters)
+    # Loading builds millions of small immutable objects and no cycles: the cyclic garbage
+    # collector would only rescan them again and again.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         events = grammar_events(text, file) if engine == "grammar" else fast_events(text, file)
         loader.feed(events)
     except LocatedError as exc:
         loader.errors.append(_with_file(exc, file))
         return Ruleset((), family, file), loader.errors
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     ruleset = loader.finish()
     errors = sorted((_with_file(e, file) for e in loader.errors),
                     key=lambda e: (e.line, e.column))

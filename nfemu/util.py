@@ -5,6 +5,8 @@ import re
 import socket
 import struct
 
+_PLAIN_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                         r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
 _C_UINT = re.compile(r"\s*\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
 
 
@@ -42,6 +44,9 @@ def ipv4_to_int(text: str, is_mask: bool = False) -> int | None:
     """A numeric IPv4 address as libxtables' __numeric_to_ipaddr() reads it: up to four parts,
     each a C number 0-255 (so hex and octal parts work); an address (not a mask) with fewer
     parts is completed with zeros ("10.1" is 10.1.0.0). None when it is not numeric."""
+    if _PLAIN_QUAD.match(text):  # the usual spelling: four plain decimal parts
+        a, b, c, d = text.split(".")
+        return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
     parts = text[:19].split(".")
     if len(parts) > 4 or (is_mask and len(parts) != 4):
         return None

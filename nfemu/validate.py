@@ -7,62 +7,68 @@ from __future__ import annotations
 
 from .errors import Location, ValidationError
 from .ext import MATCHES, TARGETS
+from .ext.base import Kernel
 from .ir import BUILTIN_CHAINS, Goto, Jump, Rule, Table
 
 
-def reaching_hooks(table: Table) -> dict[str, frozenset[str]]:
+def jump_graph(table: Table) -> dict[str, list[tuple[Rule, str]]]:
+    """For every chain, its rules that continue in another chain (-j/-g) with that chain."""
+    graph: dict[str, list[tuple[Rule, str]]] = {}
+    for chain in table.chains:
+        edges = []
+        for rule in chain.rules:
+            t = rule.target
+            if type(t) is Jump or type(t) is Goto:
+                edges.append((rule, t.chain))
+        graph[chain.name] = edges
+    return graph
+
+
+def reaching_hooks(table: Table, graph=None) -> dict[str, frozenset[str]]:
     """For every chain, the built-in chains (hooks) from which it can be reached."""
-    chains = table.chain_map
-    reach: dict[str, set[str]] = {name: set() for name in chains}
+    graph = graph if graph is not None else jump_graph(table)
+    reach: dict[str, set[str]] = {name: set() for name in graph}
     for hook in BUILTIN_CHAINS[table.name]:
-        if hook not in chains:
+        if hook not in graph:
             continue
         stack = [hook]
         seen = {hook}
         while stack:
             name = stack.pop()
             reach[name].add(hook)
-            for rule in chains[name].rules:
-                nxt = rule.jump_chain
-                if nxt is not None and nxt in chains and nxt not in seen:
+            for _, nxt in graph[name]:
+                if nxt not in seen and nxt in graph:
                     seen.add(nxt)
                     stack.append(nxt)
     return {name: frozenset(h) for name, h in reach.items()}
 
 
-def find_loop(table: Table) -> Rule | None:
-    """A rule whose jump closes a cycle of chains (the kernel: "Loop found in table")."""
-    chains = table.chain_map
-    state: dict[str, int] = {}  # 1 on the stack, 2 done
-
-    def visit(name: str) -> Rule | None:
-        state[name] = 1
-        for rule in chains[name].rules:
-            nxt = rule.jump_chain
-            if nxt is None or nxt not in chains:
-                continue
-            if state.get(nxt) == 1:
-                return rule
-            if nxt not in state:
-                found = visit(nxt)
-                if found is not None:
-                    return found
-        state[name] = 2
-        return None
-
-    import sys
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 4 * len(chains) + 100))
-    try:
-        # Only what a built-in chain can reach is walked: the kernel accepts a loop among
-        # chains that nothing jumps to (seen: "-A A -j A" in an unreferenced chain loads).
-        for name in BUILTIN_CHAINS[table.name]:
-            if name in chains and name not in state:
-                found = visit(name)
-                if found is not None:
-                    return found
-    finally:
-        sys.setrecursionlimit(limit)
+def find_loop(table: Table, graph=None) -> Rule | None:
+    """A rule whose jump closes a cycle of chains (mark_source_chains(): "Loop found in
+    table"). Only what a built-in chain reaches is walked: the kernel accepts a loop among
+    chains nothing jumps to (seen: "-A A -j A" in an unreferenced chain loads)."""
+    graph = graph if graph is not None else jump_graph(table)
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for root in BUILTIN_CHAINS[table.name]:
+        if root not in graph or root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(graph[root]))]
+        while stack:
+            name, edges = stack[-1]
+            for rule, nxt in edges:
+                if nxt not in graph:
+                    continue
+                mark = state.get(nxt)
+                if mark == 1:
+                    return rule
+                if mark is None:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(graph[nxt])))
+                    break
+            else:
+                state[name] = 2
+                stack.pop()
     return None
 
 
@@ -73,38 +79,58 @@ def validate_table(table: Table, file: str = "<string>") -> list[ValidationError
     def err(rule: Rule, message: str) -> None:
         errors.append(ValidationError(message, Location(file, rule.line, 1)))
 
-    for chain in table.chains:
-        for rule in chain.rules:
-            target = rule.target
-            if type(target) in (Jump, Goto):
-                if target.chain not in chains:
-                    flag = "-g" if type(target) is Goto else "-j"
-                    err(rule, f"{flag} {target.chain}: no chain or target of that name "
-                              f"(Couldn't load target `{target.chain}')")
-                elif chains[target.chain].builtin:
-                    err(rule, f"cannot jump to built-in chain {target.chain}")
+    graph = jump_graph(table)
+    for edges in graph.values():
+        for rule, name in edges:
+            if name not in chains:
+                flag = "-g" if type(rule.target) is Goto else "-j"
+                err(rule, f"{flag} {name}: no chain or target of that name "
+                          f"(Couldn't load target `{name}')")
+            elif chains[name].builtin:
+                err(rule, f"cannot jump to built-in chain {name}")
     if errors:
         return errors
-    loop = find_loop(table)
+    loop = find_loop(table, graph)
     if loop is not None:
         err(loop, f"Loop found in table {table.name}: chain {loop.jump_chain} leads back to "
                   f"{loop.chain}")
         return errors
 
-    reach = reaching_hooks(table)
+    reach = reaching_hooks(table, graph)
+    checked_spec = _checked_spec
     for chain in table.chains:
         hooks = frozenset({chain.name}) if chain.builtin else reach[chain.name]
         for rule in chain.rules:
-            checked = [(MATCHES, m) for m in rule.matches]
-            if rule.target is not None and type(rule.target) not in (Jump, Goto):
-                checked.append((TARGETS, rule.target))
-            for registry, value in checked:
-                spec = registry.get(value.NAME)
-                if spec is None:
-                    continue
-                for message in _kernel_checks(spec, value, table.name, hooks, rule):
-                    err(rule, message)
+            for value in rule.matches:
+                spec = checked_spec(value, MATCHES)
+                if spec is not None:
+                    for message in _kernel_checks(spec, value, table.name, hooks, rule):
+                        err(rule, message)
+            value = rule.target
+            if value is not None:
+                spec = checked_spec(value, TARGETS)
+                if spec is not None:
+                    for message in _kernel_checks(spec, value, table.name, hooks, rule):
+                        err(rule, message)
     return errors
+
+
+_NO_CHECKS = Kernel()
+_SPEC_BY_TYPE: dict[type, object] = {}
+
+
+def _checked_spec(value, registry):
+    """The extension spec of a value when it has load-time checks, else None (cached per
+    value type: most values of a big ruleset need none)."""
+    t = type(value)
+    try:
+        return _SPEC_BY_TYPE[t]
+    except KeyError:
+        spec = registry.get(value.NAME) if t not in (Jump, Goto) and value.NAME else None
+        if spec is not None and spec.kernel == _NO_CHECKS and spec.check is None:
+            spec = None
+        _SPEC_BY_TYPE[t] = spec
+        return spec
 
 
 def _kernel_checks(spec, value, table: str, hooks: frozenset[str], rule: Rule) -> list[str]:

@@ -22,7 +22,7 @@ _MODULES = (
     "standard", "REJECT", "NAT", "MASQUERADE", "REDIRECT", "NETMAP", "MARK", "CONNMARK",
     "LOG", "NFLOG", "CT",
     "NFQUEUE", "TOS", "TTL", "TPROXY", "TCPMSS", "DSCP", "TRACE", "CLASSIFY", "CHECKSUM",
-    "AUDIT",
+    "AUDIT", "QUEUE",
 )
 
 MATCHES: dict[str, ExtSpec] = {}

@@ -1,0 +1,115 @@
+"""``-m devgroup [!] --src-group G[/MASK] [!] --dst-group G[/MASK]``: the device group of the
+input / output interface (extensions/libxt_devgroup.c; kernel net/netfilter/xt_devgroup.c).
+
+A group is a number (C syntax, 32 bits) with an optional mask, or a name from
+/etc/iproute2/group (only the standard ``default`` = 0 is known here). iptables-save prints the
+name when the value has one and the mask is all ones, else ``0xV`` or ``0xV/0xM``.
+
+Kernel (devgroup_mt_checkentry): --src-group only in a rule of PREROUTING, INPUT or FORWARD,
+--dst-group only in FORWARD, OUTPUT or POSTROUTING; under nf_tables only a rule of the built-in
+chain itself is checked (a user chain's rule has an empty hook mask at checkentry time).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ..errors import ParseError
+from ..ir import BUILTIN_CHAINS, Match
+from .base import FWD, IN, OUT, POST, PRE, ExtSpec, Given, RuleContext
+from .MARK import strtoui_prefix
+from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+
+U32 = 0xFFFFFFFF
+GROUP_NAMES = {0: "default"}      # /etc/iproute2/group as iproute2 ships it
+
+
+class DevgroupFlag(enum.IntFlag):
+    """XT_DEVGROUP_* (include/uapi/linux/netfilter/xt_devgroup.h)."""
+
+    MATCH_SRC = 0x1
+    INVERT_SRC = 0x2
+    MATCH_DST = 0x4
+    INVERT_DST = 0x8
+
+
+def _val_mask(value: int, mask: int) -> str:
+    if mask == U32 and value in GROUP_NAMES:
+        return GROUP_NAMES[value]
+    return f"0x{value:x}" if mask == U32 else f"0x{value:x}/0x{mask:x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Devgroup(Match):
+    NAME = "devgroup"
+    flags: DevgroupFlag = DevgroupFlag(0)
+    src_group: int = 0
+    src_mask: int = 0
+    dst_group: int = 0
+    dst_mask: int = 0
+
+    def save(self) -> str:
+        f = self.flags
+        out = ""
+        if f & DevgroupFlag.MATCH_SRC:
+            out += f"{' !' if f & DevgroupFlag.INVERT_SRC else ''} --src-group " \
+                   f"{_val_mask(self.src_group, self.src_mask)}"
+        if f & DevgroupFlag.MATCH_DST:
+            out += f"{' !' if f & DevgroupFlag.INVERT_DST else ''} --dst-group " \
+                   f"{_val_mask(self.dst_group, self.dst_mask)}"
+        return out
+
+
+def parse_val_mask(g: Given) -> tuple[int, int]:
+    """xtables_parse_val_mask() with the group name table."""
+    text = g.arg
+    value, rest = strtoui_prefix(text, 0, U32)
+    if value is None or rest[:1] not in ("", "/"):
+        for number, name in GROUP_NAMES.items():
+            if name == text:
+                return number, U32
+        raise g.error(f"devgroup: could not map name {text} to an integer value for option "
+                      f"\"--{g.name}\".")
+    mask = U32
+    if rest.startswith("/"):
+        mask, rest = strtoui_prefix(rest[1:], 0, U32)
+        if mask is None:
+            raise g.error(f"devgroup: bad integer value for option \"--{g.name}\", or out of "
+                          "range.")
+    if rest:
+        raise g.error(f"devgroup: trailing garbage after value for option \"--{g.name}\".")
+    return value, mask
+
+
+OPTIONS = (XtOpt("src-group", 0, invert=True), XtOpt("dst-group", 1, invert=True))
+
+
+def build(given: list[Given], ctx: RuleContext) -> Devgroup:
+    seen = xt_collect("devgroup", OPTIONS, given)
+    xt_fcheck("devgroup", OPTIONS, seen, ctx)
+    f: dict = {}
+    flags = DevgroupFlag(0)
+    if 0 in seen:
+        f["src_group"], f["src_mask"] = parse_val_mask(seen[0])
+        flags |= DevgroupFlag.MATCH_SRC | (DevgroupFlag.INVERT_SRC if seen[0].inv else 0)
+    if 1 in seen:
+        f["dst_group"], f["dst_mask"] = parse_val_mask(seen[1])
+        flags |= DevgroupFlag.MATCH_DST | (DevgroupFlag.INVERT_DST if seen[1].inv else 0)
+    if not seen:
+        raise ParseError("devgroup match: You must specify either '--src-group' or "
+                         "'--dst-group'", ctx.loc)
+    return Devgroup(flags, **f)
+
+
+def check(value: Devgroup, table: str, hooks, rule) -> list[str]:
+    if rule.chain not in BUILTIN_CHAINS.get(table, ()):
+        return []
+    out = []
+    if value.flags & DevgroupFlag.MATCH_SRC and rule.chain not in (PRE, IN, FWD):
+        out.append(f"-m devgroup: --src-group is not valid in {rule.chain}")
+    if value.flags & DevgroupFlag.MATCH_DST and rule.chain not in (FWD, OUT, POST):
+        out.append(f"-m devgroup: --dst-group is not valid in {rule.chain}")
+    return out
+
+
+SPEC = ExtSpec("devgroup", "match", xt_opts(OPTIONS), build, check=check)

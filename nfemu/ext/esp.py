@@ -1,0 +1,56 @@
+"""``-p esp -m esp [!] --espspi N[:M]``: the ESP SPI is in [N, M] (extensions/libxt_esp.c;
+kernel net/netfilter/xt_esp.c).
+
+Kernel: ``.proto = IPPROTO_ESP``, the rule must say ``-p esp`` (not negated). iptables-save
+prints nothing for the full range 0:4294967295, one number when both ends are equal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Match
+from .base import ExtSpec, Given, Kernel, RuleContext
+from .length import parse_uint_range
+from .mark import XtOpt, xt_collect, xt_opts
+
+U32 = 0xFFFFFFFF
+IPPROTO_ESP = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SpiRange(Match):
+    """xt_esp / ipt_ah: matches when lo <= SPI <= hi, xor inv."""
+
+    NAME = "esp"
+    OPTION = "espspi"
+    lo: int = 0
+    hi: int = U32
+    inv: bool = False
+
+    def save(self) -> str:
+        if self.lo == 0 and self.hi == U32:
+            return ""
+        value = f"{self.lo}" if self.lo == self.hi else f"{self.lo}:{self.hi}"
+        return f"{' !' if self.inv else ''} --{self.OPTION} {value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Esp(SpiRange):
+    NAME = "esp"
+
+
+def spi_builder(cls, ext: str, option: str):
+    table = (XtOpt(option, 0, invert=True),)
+
+    def build(given: list[Given], ctx: RuleContext):
+        seen = xt_collect(ext, table, given)
+        g = seen.get(0)
+        if g is None:
+            return cls()
+        lo, hi = parse_uint_range(g.arg, g, ext, U32)
+        return cls(lo, hi, g.inv)
+    return table, build
+
+
+OPTIONS, build = spi_builder(Esp, "esp", "espspi")
+SPEC = ExtSpec("esp", "match", xt_opts(OPTIONS), build, Kernel(proto=IPPROTO_ESP))
