@@ -5,6 +5,7 @@ printed as ``FILE:LINE:COL: error: message``; never a traceback."""
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 
@@ -116,3 +117,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+
+
+def run() -> None:
+    """The console script: main(), then leave without tearing down the (possibly millions
+    of) objects of a big ruleset one by one; the operating system reclaims the memory."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)

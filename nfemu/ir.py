@@ -8,12 +8,27 @@ prints after loading the same input.
 """
 from __future__ import annotations
 
+import contextlib
 import enum
+import gc
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from . import protocols
 from .util import int_to_ipv4, int_to_ipv6, mask_to_prefix, save_string
+
+
+@contextlib.contextmanager
+def no_cyclic_gc():
+    """Pause the cyclic garbage collector: loading and saving a big ruleset make millions of
+    small acyclic objects, and each collection would walk all of them again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Family(enum.IntEnum):
@@ -166,12 +181,29 @@ class Rule:
         if self.fragment is not None:
             out.append(" -f" if self.fragment else " ! -f")
         for m in self.matches:
-            out.append(f" -m {m.save_name()}{m.save()}")
+            out.append(_saved(m, " -m "))
         t = self.target
         if t is not None:
-            flag = "-g" if type(t) is Goto else "-j"
-            out.append(f" {flag} {t.save_name()}{t.save()}")
+            out.append(_saved(t, " -g " if type(t) is Goto else " -j "))
         return "".join(out)
+
+
+_SAVED: dict = {}
+
+
+def _saved(value: "Extension", flag: str) -> str:
+    """`` -m NAME OPTIONS`` / `` -j NAME OPTIONS``; values are immutable and often shared,
+    so their text is kept."""
+    key = (value, flag)
+    try:
+        return _SAVED[key]
+    except KeyError:
+        text = f"{flag}{value.save_name()}{value.save()}"
+        if len(_SAVED) < 500_000:
+            _SAVED[key] = text
+        return text
+    except TypeError:  # an unhashable value (should not happen: IR values are frozen)
+        return f"{flag}{value.save_name()}{value.save()}"
 
 
 def _save_addr(out: list[str], letter: str, addr: Address | None, inv: bool) -> None:
@@ -179,7 +211,15 @@ def _save_addr(out: list[str], letter: str, addr: Address | None, inv: bool) -> 
         return
     if not addr.mask and not inv and not addr.addr:
         return
-    out.append(f"{' !' if inv else ''} -{letter} {addr.save()}")
+    text = _ADDR_TEXT.get(addr)
+    if text is None:
+        text = addr.save()
+        if len(_ADDR_TEXT) < 500_000:
+            _ADDR_TEXT[addr] = text
+    out.append(f"{' !' if inv else ''} -{letter} {text}")
+
+
+_ADDR_TEXT: dict = {}
 
 
 def _save_iface(out: list[str], letter: str, iface: str, inv: bool) -> None:
@@ -253,6 +293,10 @@ class Ruleset:
 
     def save(self, counters: bool = False, header: bool = True) -> str:
         """The whole ruleset in canonical iptables-save form."""
+        with no_cyclic_gc():
+            return self._save(counters, header)
+
+    def _save(self, counters: bool, header: bool) -> str:
         order = {n: i for i, n in enumerate(TABLE_SAVE_ORDER)}
         tables = sorted(self.tables, key=lambda t: order.get(t.name, 99))
         prog = "iptables-save" if self.family is Family.IPV4 else "ip6tables-save"

@@ -3,7 +3,6 @@ events of ``grammar.py``, the command parser of ``command.py`` for each rule lin
 load-time checks of ``validate.py`` at every COMMIT."""
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from .command import Command, XT_EXTENSION_MAXNAMELEN, chain_name_problem, parse
 from .errors import LocatedError, Location, ParseError, RulesetErrors, ValidationError
 from .fastpath import fast_rule
 from .grammar import RuleLine, Word, fast_events, grammar_events
-from .ir import BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
+from .ir import no_cyclic_gc, BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
 
 POLICIES = ("ACCEPT", "DROP")
 # add_param_to_argv(): a word is at most 1023 bytes; an argv holds at most 254 entries
@@ -438,20 +437,14 @@ def load_with_errors(text: str, file: str = "<string>", family: Family | None = 
     if family is None:
         family = guess_family(text)
     loader = Loader(file, family, counters)
-    # Loading builds millions of small immutable objects and no cycles: the cyclic garbage
-    # collector would only rescan them again and again.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        events = grammar_events(text, file) if engine == "grammar" else fast_events(text, file)
-        loader.feed(events)
-    except LocatedError as exc:
-        loader.errors.append(_with_file(exc, file))
-        return Ruleset((), family, file), loader.errors
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    ruleset = loader.finish()
+    with no_cyclic_gc():
+        try:
+            events = grammar_events(text, file) if engine == "grammar" else fast_events(text, file)
+            loader.feed(events)
+        except LocatedError as exc:
+            loader.errors.append(_with_file(exc, file))
+            return Ruleset((), family, file), loader.errors
+        ruleset = loader.finish()
     errors = sorted((_with_file(e, file) for e in loader.errors),
                     key=lambda e: (e.line, e.column))
     return ruleset, errors

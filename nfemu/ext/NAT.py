@@ -46,6 +46,11 @@ class NatFlag(enum.IntFlag):
     NETMAP = 64
 
 
+_MAP_IPS, _PROTO_SPECIFIED, _PROTO_RANDOM, _PERSISTENT, _PROTO_RANDOM_FULLY, _PROTO_OFFSET = (
+    int(NatFlag.MAP_IPS), int(NatFlag.PROTO_SPECIFIED), int(NatFlag.PROTO_RANDOM),
+    int(NatFlag.PERSISTENT), int(NatFlag.PROTO_RANDOM_FULLY), int(NatFlag.PROTO_OFFSET))
+
+
 @dataclass(frozen=True, slots=True)
 class NatRange:
     """One nf_nat_range2: addresses as ints, ports in host order."""
@@ -60,21 +65,21 @@ class NatRange:
 
     def text(self, skip_colon: bool = False) -> str:
         """libxt_NAT.c sprint_range()."""
-        f = self.flags
+        f = int(self.flags)  # plain int: IntFlag arithmetic is slow
         out = ""
-        if f & NatFlag.MAP_IPS:
+        if f & _MAP_IPS:
             to_text = int_to_ipv4 if self.family is Family.IPV4 else int_to_ipv6
-            brackets = self.family is Family.IPV6 and bool(f & NatFlag.PROTO_SPECIFIED)
+            brackets = self.family is Family.IPV6 and bool(f & _PROTO_SPECIFIED)
             out += "[" if brackets else ""
             out += to_text(self.min_addr)
             if self.max_addr != self.min_addr:
                 out += "-" + to_text(self.max_addr)
             out += "]" if brackets else ""
-        if f & NatFlag.PROTO_SPECIFIED:
+        if f & _PROTO_SPECIFIED:
             out += f":{self.min_port}"
             if self.max_port != self.min_port:
                 out += f"-{self.max_port}"
-            if f & NatFlag.PROTO_OFFSET:
+            if f & _PROTO_OFFSET:
                 out += f"/{self.base_port}"
         if skip_colon and out.startswith(":"):
             out = out[1:]
@@ -85,11 +90,12 @@ class NatRange:
         --persistent."""
         text = self.text(skip_colon)
         out = f" --{option} {text}" if text else ""
-        if self.flags & NatFlag.PROTO_RANDOM:
+        f = int(self.flags)
+        if f & _PROTO_RANDOM:
             out += " --random"
-        if self.flags & NatFlag.PROTO_RANDOM_FULLY:
+        if f & _PROTO_RANDOM_FULLY:
             out += " --random-fully"
-        if self.flags & NatFlag.PERSISTENT:
+        if f & _PERSISTENT:
             out += " --persistent"
         return out
 
