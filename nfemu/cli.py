@@ -11,7 +11,7 @@ import sys
 
 from .errors import LocatedError, NfemuError
 from .ir import Family
-from .parse import load_with_errors, read_text
+from .parse import load_report, read_text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(args):
     text, name = read_text(args.file)
     family = Family.IPV6 if args.ipv6 else None
-    return load_with_errors(text, name, family, counters=args.counters)
+    report = load_report(text, name, family, counters=args.counters)
+    if not args.json:
+        for w in report.warnings:
+            print(w.format(), file=sys.stderr)
+    return report
 
 
 def _report(errors, as_json: bool) -> None:
@@ -60,7 +64,8 @@ def _errors_json(errors):
 
 
 def cmd_fmt(args) -> int:
-    ruleset, errors = _load(args)
+    report = _load(args)
+    ruleset, errors = report.ruleset, report.errors
     if errors:
         if args.json:
             print(json.dumps({"ok": False, "errors": _errors_json(errors)}, indent=2))
@@ -75,12 +80,14 @@ def cmd_fmt(args) -> int:
 
 
 def cmd_check(args) -> int:
-    ruleset, errors = _load(args)
+    report = _load(args)
+    ruleset, errors = report.ruleset, report.errors
     if args.json:
         tables = {t.name: {"chains": len(t.chains), "rules": sum(len(c.rules) for c in t.chains)}
                   for t in ruleset.tables}
         print(json.dumps({"ok": not errors, "errors": _errors_json(errors),
-                          "tables": tables}, indent=2))
+                          "warnings": _errors_json(report.warnings), "tables": tables},
+                         indent=2))
     _report(errors, args.json)
     if errors:
         if not args.json:

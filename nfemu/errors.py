@@ -68,3 +68,14 @@ class RulesetErrors(NfemuError):
     def __init__(self, errors: list[LocatedError]):
         self.errors = list(errors)
         super().__init__("\n".join(e.format() for e in self.errors))
+
+
+class NfemuWarning(UserWarning):
+    """Python warning category for what iptables accepts but probably was not meant."""
+
+
+class LocatedWarning(LocatedError):
+    """A warning about a place in the user's input (not raised; reported)."""
+
+    def format(self) -> str:
+        return f"{self.location}: warning: {self.message}"

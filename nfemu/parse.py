@@ -3,11 +3,13 @@ events of ``grammar.py``, the command parser of ``command.py`` for each rule lin
 load-time checks of ``validate.py`` at every COMMIT."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .command import Command, XT_EXTENSION_MAXNAMELEN, chain_name_problem, parse_command
-from .errors import LocatedError, Location, ParseError, RulesetErrors, ValidationError
+from .errors import (LocatedError, LocatedWarning, Location, NfemuWarning, ParseError,
+                     RulesetErrors, ValidationError)
 from .fastpath import fast_rule
 from .grammar import RuleLine, Word, fast_events, grammar_events
 from .ir import no_cyclic_gc, BUILTIN_CHAINS, Chain, Counters, Family, Goto, Jump, Rule, Ruleset, Table
@@ -59,6 +61,7 @@ class Loader:
         self.family = family
         self.counters = counters
         self.errors: list[LocatedError] = []
+        self.warnings: list[LocatedWarning] = []
         self.committed: dict[str, Table] = {}
         self.current: _TableState | None = None
         self.last_line = 0
@@ -68,6 +71,10 @@ class Loader:
 
     def fail(self, message: str, line: int, column: int = 1, cls=ParseError) -> None:
         self.errors.append(cls(message, self.loc(line, column)))
+
+    def warn(self, message: str, line: int, column: int = 1) -> None:
+        """Something iptables accepts silently but a user would want to know."""
+        self.warnings.append(LocatedWarning(message, self.loc(line, column)))
 
     def feed(self, events) -> None:
         for kind, line, payload in events:
@@ -137,6 +144,9 @@ class Loader:
             if problem:
                 raise ParseError(problem, self.loc(line, words[0].column))
             # A user chain is created, or flushed when it exists; its policy word is ignored.
+            if policy.text != "-":
+                self.warn(f"a user-defined chain has no policy: iptables-restore ignores "
+                          f"'{policy.text}' here", line, policy.column)
             if name in table.chains:
                 table.chains[name].rules.clear()
             else:
@@ -162,6 +172,11 @@ class Loader:
     def _rule(self, line, payload: RuleLine):
         words = payload.words
         table = self._need_table(line, words[0] if words else "")
+        if words and words[-1][-1:] == "\n":
+            self.warn("a double quote is never closed: iptables-restore takes the rest of the "
+                      "line and its newline into this value (iptables-save will print it with "
+                      "the newline, which no restore can read back)",
+                      line, payload.columns()[-1])
         prefix = None
         if payload.counters is not None:
             pcnt, colon, bcnt = payload.counters[1:-1].partition(":")
@@ -425,15 +440,27 @@ def loads(text: str, file: str = "<string>", family: Family | None = None,
 
     ``counters=True`` behaves like ``iptables-restore -c`` (keep ``[p:b]``); ``engine`` picks
     the line reader: ``"fast"`` or ``"grammar"`` (the full LALR parse; same result)."""
-    ruleset, errors = load_with_errors(text, file, family, counters, engine)
-    if errors:
-        raise RulesetErrors(errors)
-    return ruleset
+    report = load_report(text, file, family, counters, engine)
+    if report.errors:
+        raise RulesetErrors(report.errors)
+    for w in report.warnings:
+        warnings.warn(w.format(), NfemuWarning, stacklevel=2)
+    return report.ruleset
 
 
-def load_with_errors(text: str, file: str = "<string>", family: Family | None = None,
-                     counters: bool = False, engine: str = "fast"):
-    """Like ``loads`` but return (ruleset of the tables that loaded, list of errors)."""
+@dataclass
+class LoadReport:
+    """What reading a text gave: the tables that loaded, the errors (a real load would fail
+    on each), and warnings (iptables accepts the text, but silently does something odd)."""
+
+    ruleset: Ruleset
+    errors: list[LocatedError]
+    warnings: list["LocatedWarning"]
+
+
+def load_report(text: str, file: str = "<string>", family: Family | None = None,
+                counters: bool = False, engine: str = "fast") -> LoadReport:
+    """Read a text and report every error and warning (``nfemu check`` prints this)."""
     if family is None:
         family = guess_family(text)
     loader = Loader(file, family, counters)
@@ -441,13 +468,21 @@ def load_with_errors(text: str, file: str = "<string>", family: Family | None = 
         try:
             events = grammar_events(text, file) if engine == "grammar" else fast_events(text, file)
             loader.feed(events)
+            ruleset = loader.finish()
         except LocatedError as exc:
-            loader.errors.append(_with_file(exc, file))
-            return Ruleset((), family, file), loader.errors
-        ruleset = loader.finish()
-    errors = sorted((_with_file(e, file) for e in loader.errors),
-                    key=lambda e: (e.line, e.column))
-    return ruleset, errors
+            loader.errors.append(exc)
+            ruleset = Ruleset((), family, file)
+    by_place = lambda e: (e.line, e.column)  # noqa: E731
+    errors = sorted((_with_file(e, file) for e in loader.errors), key=by_place)
+    warnings = sorted((_with_file(w, file) for w in loader.warnings), key=by_place)
+    return LoadReport(ruleset, errors, warnings)
+
+
+def load_with_errors(text: str, file: str = "<string>", family: Family | None = None,
+                     counters: bool = False, engine: str = "fast"):
+    """Like ``loads`` but return (ruleset of the tables that loaded, list of errors)."""
+    report = load_report(text, file, family, counters, engine)
+    return report.ruleset, report.errors
 
 
 def _with_file(exc: LocatedError, file: str) -> LocatedError:

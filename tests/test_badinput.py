@@ -120,3 +120,14 @@ def test_cli_never_tracebacks(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "nfemu", "fmt", str(tmp_path / "nope")],
                              capture_output=True, text=True, errors="surrogateescape")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_warnings_for_what_iptables_accepts_silently(tmp_path):
+    f = tmp_path / "w.rules"
+    f.write_text('*filter\n:FOO DROP [0:0]\n-A INPUT -m comment --comment "abc\nCOMMIT\n')
+    run = subprocess.run([sys.executable, "-m", "nfemu", "check", str(f)],
+                         capture_output=True, text=True, errors="surrogateescape")
+    assert run.returncode == 0
+    warnings = [l for l in run.stderr.splitlines() if ": warning: " in l]
+    assert [w.split(":")[1:3] for w in warnings] == [["2", "6"], ["3", "31"]]
+    assert "never closed" in warnings[1]
