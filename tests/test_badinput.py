@@ -9,7 +9,9 @@ from pathlib import Path
 from hypothesis import given, settings, strategies as st
 
 import nfemu
-from nfemu.errors import LocatedError
+import pytest
+
+from nfemu.errors import LocatedError, NfemuWarning
 from nfemu.parse import load_with_errors
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "cases"
@@ -96,7 +98,8 @@ def test_word_too_long():
 
 def test_unterminated_quote_is_loaded_like_iptables():
     # iptables-restore accepts it and keeps the newline in the comment (seen on the kernel).
-    rs = nfemu.loads('*filter\n-A INPUT -m comment --comment "abc\nCOMMIT\n')
+    with pytest.warns(NfemuWarning, match="never closed"):
+        rs = nfemu.loads('*filter\n-A INPUT -m comment --comment "abc\nCOMMIT\n')
     assert '--comment "abc\n"' in rs.save()
 
 
