@@ -340,6 +340,9 @@ class _Parser:
                 raise self.error(f"match \"{optarg}\" does not exist for this family", index + 1)
             self._load_match(spec, index)
         elif letter == "c":
+            if self.counters_prefix is not None:  # iptables-restore -c made it --set-counters
+                raise self.error("multiple -c flags not allowed (the line's [packets:bytes] "
+                                 "prefix already sets the counters)", index)
             self._generic_once("c", index, inv, allow_inv=False, what="-c")
             pcnt, comma, bcnt = optarg.partition(",")
             if not comma:

@@ -28,6 +28,9 @@ class _ChainState:
     counters: Counters = Counters()
     rules: list = field(default_factory=list)
     line: int = 0
+    # iptables-nft creates a built-in chain in the kernel only once a ':' line, -P or a rule
+    # command names it; user chains exist from their creation.
+    created: bool = True
 
 
 @dataclass
@@ -36,16 +39,16 @@ class _TableState:
     line: int
     chains: dict[str, _ChainState] = field(default_factory=dict)
     renamed: set[str] = field(default_factory=set)
+    pending_jumps: dict[str, int] = field(default_factory=dict)  # chain -> first jumping line
     # iptables-nft creates the table only when a chain line or a command names it: a
     # "*filter" followed by "COMMIT" leaves no table behind.
     touched: bool = False
-    declared: bool = False     # a ":CHAIN" line has been read for this table
 
     @classmethod
     def fresh(cls, name: str, line: int) -> "_TableState":
         table = cls(name, line)
         for chain in BUILTIN_CHAINS[name]:
-            table.chains[chain] = _ChainState(chain, "ACCEPT", line=line)
+            table.chains[chain] = _ChainState(chain, "ACCEPT", line=line, created=False)
         return table
 
 
@@ -119,7 +122,7 @@ class Loader:
             raise ParseError("policy invalid: a chain line is ':NAME POLICY [packets:bytes]'",
                              self.loc(line, words[0].column + len(name)))
         policy = words[1]
-        table.touched = table.declared = True
+        table.touched = True
         builtin = name in BUILTIN_CHAINS[table.name]
         if builtin:
             counters = Counters()
@@ -135,6 +138,7 @@ class Loader:
                                       "built-in chain's policy is ACCEPT or DROP",
                                       self.loc(line, policy.column))
             chain = table.chains[name]
+            chain.created = True
             if policy.text != "-":
                 chain.policy = policy.text
             chain.counters = counters
@@ -147,6 +151,7 @@ class Loader:
             if policy.text != "-":
                 self.warn(f"a user-defined chain has no policy: iptables-restore ignores "
                           f"'{policy.text}' here", line, policy.column)
+            table.pending_jumps.pop(name, None)
             if name in table.chains:
                 table.chains[name].rules.clear()
             else:
@@ -161,6 +166,13 @@ class Loader:
         from .validate import validate_table
         frozen = _freeze_table(table)
         errors = validate_table(frozen, self.file)
+        # A jump to a chain that did not exist when the rule was added fails the commit even
+        # if the rule is gone by then (iptables-nft replays the batch in order).
+        reported = {e.line for e in errors}
+        for name, first in table.pending_jumps.items():
+            if first not in reported:
+                errors.append(ValidationError(
+                    f"Chain '{name}' does not exist: line {first} jumps to it", self.loc(first)))
         if errors:
             self.errors.extend(errors)
             return
@@ -192,7 +204,11 @@ class Loader:
                 chain = table.chains.get(rule.chain)
                 if chain is not None:
                     chain.rules.append(rule)
-                    table.touched = True
+                    chain.created = table.touched = True
+                    target = rule.target
+                    if (type(target) is Jump or type(target) is Goto) and \
+                            target.chain not in table.chains:
+                        table.pending_jumps.setdefault(target.chain, line)
                     return
         self._apply(table, self._slow_parse(table, line, payload, prefix), line)
 
@@ -240,7 +256,13 @@ class Loader:
                                   "accepts it)", loc)
         if op in "AIRDC":
             chain = chain_of(cmd.chain)
+            chain.created = True
             rules = chain.rules
+            if op in "AIR":
+                for rule in cmd.rules:
+                    target = rule.jump_chain
+                    if target is not None and target not in table.chains:
+                        table.pending_jumps.setdefault(target, rule.line)
             if op == "A":
                 rules.extend(cmd.rules)
             elif op == "I":
@@ -276,17 +298,36 @@ class Loader:
         elif op == "N":
             if cmd.chain in table.chains:
                 raise ValidationError("Chain already exists", loc)
+            if cmd.chain in table.pending_jumps:
+                first = table.pending_jumps.pop(cmd.chain)
+                # iptables-nft adds the jump before the chain exists and the commit fails;
+                # a ":NAME" line declares the chain early enough (seen on the kernel).
+                raise ValidationError(f"Chain '{cmd.chain}' does not exist: line "
+                                      f"{first} jumps to it before -N "
+                                      "creates it (declare it with a ':' line, or move -N up)",
+                                      loc)
             table.chains[cmd.chain] = _ChainState(cmd.chain, None, line=line)
         elif op == "X":
-            names = [cmd.chain] if cmd.chain else [c for c, s in table.chains.items()
-                                                   if s.policy is None]
-            for name in names:
-                chain = chain_of(name)
+            # iptables-nft deletes built-in chains too: an empty one comes back with policy
+            # ACCEPT and zero counters, one with rules stays ("Directory not empty" when named).
+            if cmd.chain:
+                chain = chain_of(cmd.chain)
                 if chain.policy is not None:
-                    if table.declared:
-                        continue  # iptables-nft ignores it once the table has been declared
-                    raise ValidationError("-X of a built-in chain: No chain/target/match by "
-                                          "that name", loc)
+                    if not chain.created:
+                        raise ValidationError("-X of a built-in chain nothing has created yet: "
+                                              "No chain/target/match by that name", loc)
+                    if chain.rules:
+                        raise ValidationError(f"-X {cmd.chain}: Directory not empty", loc)
+                    chain.policy, chain.counters = "ACCEPT", Counters()
+                    return
+                names = [cmd.chain]
+            else:
+                for chain in table.chains.values():
+                    if chain.policy is not None and chain.created and not chain.rules:
+                        chain.policy, chain.counters = "ACCEPT", Counters()
+                names = [c for c, s in table.chains.items() if s.policy is None]
+            for name in names:
+                chain = table.chains[name]
                 if _referenced(table, name):
                     raise ValidationError(f"Chain '{name}' is referenced by a rule: cannot "
                                           "delete it (CHAIN_DEL failed: Device or resource "
@@ -296,8 +337,7 @@ class Loader:
                                           "deleting it (CHAIN_DEL failed: Device or resource "
                                           "busy)", loc)
             for name in names:
-                if table.chains[name].policy is None:
-                    del table.chains[name]
+                del table.chains[name]
         elif op == "F":
             # A plain -F walks the chains the kernel already had; rules added earlier in the
             # same restore survive it (seen with iptables-nft 1.8.9). -F CHAIN flushes them.
@@ -329,6 +369,7 @@ class Loader:
                 raise ValidationError(f"Bad policy name `{cmd.policy}': a built-in chain's "
                                       "policy is ACCEPT or DROP", loc)
             chain.policy = cmd.policy
+            chain.created = True
             if cmd.counters is not None and self.counters:
                 chain.counters = cmd.counters
         elif op == "E":

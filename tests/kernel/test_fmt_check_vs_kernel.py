@@ -25,6 +25,23 @@ MATCHES = [
     "-m mac --mac-source 00:11:22:33:44:55", "-m pkttype --pkt-type broadcast",
     "-m connmark --mark 1/0xff", "--icmp-type echo-request", "--icmp-type 3/3",
     "-m sctp --dport 9", "--tcp-flags SYN,ACK SYN",
+    # odd spellings, abbreviations and values the kernel or iptables may refuse
+    "--dp 80", "--dport 0x50", "--dport 080", "--sport 5:4", "--dport :1023", "! --dport 0:1023",
+    "-m multiport --dport 1,2", "-m multiport --sports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16",
+    "-m mark --mark 0x1/0xffffffff1", "-m mark --mark 4294967295", "-m connmark ! --mark 7/3",
+    "-m statistic --mode random --probability 1.5", "-m statistic --mode nth --every 0",
+    "-m statistic --mode nth --every 5", "-m recent --update --seconds 0 --hitcount 2",
+    "-m recent --rcheck --hitcount 0", "-m recent --remove --seconds 5",
+    "-m limit --limit 0/sec", "-m limit --limit 100/minute --limit-burst 0",
+    "-m conntrack --ctorigdst 10.0.0.0/8 --ctorigdstport 53", "-m conntrack --ctstatus ASSURED",
+    "-m conntrack --ctstate SNAT,DNAT", "-m state --state NEW,INVALID,UNTRACKED",
+    "-m addrtype --src-type LOCAL --limit-iface-in", "-m addrtype --dst-type UNICAST --limit-iface-out",
+    "-m length --length 70000", "-m owner --gid-owner 10-20", "-m owner ! --socket-exists",
+    "-m physdev --physdev-is-bridged", "-m physdev --physdev-out veth0", "-m pkttype --pkt-type host",
+    "-m iprange ! --dst-range 10.0.0.9-10.0.0.1", "-m comment --comment",
+    "--icmp-type any", "--icmp-type 300", "-m tcp --tcp-option 2", "-m ttl --ttl-gt 5",
+    "-m tos --tos 0x10", "-m rpfilter --loose", "-m tcpmss --mss 1000:1500",
+    "-m hashlimit --hashlimit-upto 5/sec --hashlimit-name hl1",
 ]
 TARGETS = [
     "", "-j ACCEPT", "-j DROP", "-j RETURN", "-j REJECT", "-j REJECT --reject-with tcp-reset",
@@ -35,6 +52,14 @@ TARGETS = [
     "-j CONNMARK --save-mark", "-j CONNMARK --restore-mark --mask 0xff",
     '-j LOG --log-prefix "p: " --log-level 4', "-j NFLOG --nflog-group 2", "-j CT --notrack",
     "-j NOTRACK", "-j NETMAP --to 10.0.0.0/24", "-j X", "-g X",
+    "-j DNAT --to-destination 10.0.0.1-10.0.0.9:80-90 --random --persistent",
+    "-j SNAT --to-source 1.2.3.4:1000 --random-fully", "-j MARK --set-xmark 0x4000/0x4000",
+    "-j MARK --set-mark 1/0xff", "-j CONNMARK --set-mark 5/0xf", "-j REDIRECT",
+    "-j REJECT --reject-with tcp-rst", "-j REJECT --reject-with icmp-admin-prohibited",
+    "-j LOG --log-level debug --log-uid", "-j NFLOG --nflog-prefix x --nflog-threshold 3",
+    "-j CT --zone 5", "-j TCPMSS --clamp-mss-to-pmtu", "-j NFQUEUE --queue-num 3 --queue-bypass",
+    "-j TOS --set-tos 0x10", "-j CLASSIFY --set-class 1:2", "-j TRACE", "-j DROP --bogus",
+    "-j QUEUE", "-j Y",
 ]
 TABLES = {"filter": ["INPUT", "FORWARD", "OUTPUT"],
           "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
@@ -70,6 +95,62 @@ def test_random_rulesets_agree_with_kernel(kernel, text):
         assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
             e.format() for e in errors)
         assert ruleset.save(header=False) == real.saved, text
+    else:
+        assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
+
+
+COMMANDS = ["-N Y", "-N X", "-X X", "-X", "-F X", "-F", "-P INPUT DROP", "-P OUTPUT RETURN",
+            "-D X 1", "-D X -j ACCEPT", "-I X 1 -j DROP", "-I X 5 -j DROP", "-A X -j RETURN",
+            "-C X -j RETURN", "-Z X", "-A Y -j X", "-A INPUT -j Y", "-A X -j Y", "-E X Z",
+            "-A INPUT -g X", "-A FORWARD -s 10.0.0.1 -j X"]
+
+
+@st.composite
+def command_scripts(draw):
+    lines = ["*filter", ":X - [0:0]"]
+    lines += draw(st.lists(st.sampled_from(COMMANDS), min_size=1, max_size=6))
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=int(os.environ.get("NFEMU_KERNEL_EXAMPLES", "1000")) // 4, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(command_scripts())
+def test_restore_commands_agree_with_kernel(kernel, text):
+    real = kernel.restore(text)
+    ruleset, errors = load_with_errors(text, "cmd.rules")
+    if real.accepted:
+        assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
+            e.format() for e in errors)
+        assert ruleset.save(header=False) == real.saved, text
+    else:
+        assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
+
+
+@st.composite
+def saved_with_counters(draw):
+    lines = ["*filter", f":INPUT {draw(st.sampled_from(['ACCEPT', 'DROP']))} "
+                        f"[{draw(st.integers(0, 10**12))}:{draw(st.integers(0, 10**15))}]",
+             f":FORWARD ACCEPT {draw(st.sampled_from(['[0:0]', '[1:2]', '[x:1]', '']))}",
+             ":X - [7:9]"]
+    for _ in range(draw(st.integers(0, 3))):
+        prefix = draw(st.sampled_from(["", "[3:4] ", "[18446744073709551615:5] ", "[1:] "]))
+        lines.append(prefix + draw(st.sampled_from(["-A INPUT -j X", "-A X -s 1.2.3.4",
+                                                    "-A INPUT -c 5 6 -j ACCEPT"])))
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=int(os.environ.get("NFEMU_KERNEL_EXAMPLES", "1000")) // 4, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(saved_with_counters())
+def test_counters_agree_with_kernel(kernel, text):
+    real = kernel.restore(text, counters=True)
+    ruleset, errors = load_with_errors(text, "c.rules", counters=True)
+    if real.accepted:
+        assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
+            e.format() for e in errors)
+        assert ruleset.save(counters=True, header=False) == real.saved, text
     else:
         assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
 
