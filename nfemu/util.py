@@ -5,39 +5,23 @@ import re
 import socket
 import struct
 
+from .cnum import ULONG_MAX, strtoui_all
+
 _PLAIN_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
                          r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
-_C_UINT = re.compile(r"\s*\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
 
 
 def parse_c_uint(text: str) -> int | None:
-    """An unsigned number as C's strtoul(text, &end, 0) reads it when the whole string must be
-    consumed (xtables_strtoul): decimal, 0x hex, or 0-prefixed octal. None when not a number."""
-    m = _C_UINT.match(text)
-    if not m:
-        return None
-    digits = m.group(1)
-    if digits[:2] in ("0x", "0X"):
-        return int(digits, 16)
-    if len(digits) > 1 and digits[0] == "0":
-        return int(digits, 8)
-    return int(digits)
+    """An unsigned C number filling the whole string (cnum.strtoui_all), or None.
+
+    Unlike C, leading Unicode white space (Python's str.isspace) is skipped too: kept so that
+    behaviour does not change."""
+    return strtoui_all(text.lstrip(), 0, ULONG_MAX)
 
 
 def parse_uint(text: str, lo: int = 0, hi: int = 0xFFFFFFFF) -> int | None:
-    """xtables_strtoui(text, NULL, &v, lo, hi): a whole-string number within [lo, hi]."""
-    value = parse_c_uint(text)
-    if value is None or value < lo or value > hi:
-        return None
-    return value
-
-
-def parse_decimal(text: str, lo: int = 0, hi: int = 0xFFFFFFFF) -> int | None:
-    """A base-10 number within [lo, hi] (for options parsed with base 10)."""
-    if not re.fullmatch(r"\+?[0-9]+", text.strip()):
-        return None
-    value = int(text)
-    return value if lo <= value <= hi else None
+    """xtables_strtoui(text, NULL, &v, lo, hi), with parse_c_uint's white space."""
+    return strtoui_all(text.lstrip(), lo, hi)
 
 
 def ipv4_to_int(text: str, is_mask: bool = False) -> int | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 
 class AuditType(enum.IntEnum):

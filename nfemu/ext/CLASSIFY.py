@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cnum import ULONG_MAX
 from ..ir import Target
 from .base import FWD, OUT, POST, ExtSpec, Given, Kernel, RuleContext
-from .mark import ULONG_MAX, XtOpt, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 _SPACE = " \t\n\v\f\r"
 _HEX = "0123456789abcdefABCDEF"

@@ -19,8 +19,10 @@ import enum
 from dataclasses import dataclass
 
 from ..ir import Target
-from .base import ExtSpec, Given, Kernel, Opt, RuleContext
-from .MARK import U32, check_exclusions, check_once, ctx_error, parse_markmask, parse_uint_opt
+from .base import ExtSpec, Given, Kernel, RuleContext
+from .xtopt import (
+    U32, XtOpt, ctx_error, parse_uint_opt, parse_val_mask, xt_collect, xt_fcheck, xt_opts,
+)
 
 
 class ConnmarkMode(enum.IntEnum):
@@ -57,26 +59,31 @@ class Connmark(Target):
         return out
 
 
-# connmark_tg_opts_v2 in table order, and the option ids (enum order in libxt_CONNMARK.c)
-_TABLE = ("set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark",
-          "restore-mark", "left-shift-mark", "right-shift-mark", "ctmask", "nfmask", "mask")
-_OPS_BY_ID = ("set-mark", "save-mark", "restore-mark", "and-mark", "or-mark", "xor-mark",
-              "set-xmark")
-_EXCL = {name: _OPS_BY_ID for name in _OPS_BY_ID}
-_EXCL.update({"ctmask": ("mask",), "nfmask": ("mask",), "mask": ("ctmask", "nfmask")})
+# connmark_tg_opts_v2 in table order, with the option ids of libxt_CONNMARK.c (O_SET_MARK = 0,
+# O_SAVE_MARK, O_RESTORE_MARK, O_AND_MARK, O_OR_MARK, O_XOR_MARK, O_LEFT_SHIFT_MARK,
+# O_RIGHT_SHIFT_MARK, O_SET_XMARK, O_CTMASK, O_NFMASK, O_MASK)
+_OPS = frozenset({0, 1, 2, 3, 4, 5, 8})
+OPTIONS = (
+    XtOpt("set-xmark", 8, excl=_OPS), XtOpt("set-mark", 0, excl=_OPS),
+    XtOpt("and-mark", 3, excl=_OPS), XtOpt("or-mark", 4, excl=_OPS),
+    XtOpt("xor-mark", 5, excl=_OPS), XtOpt("save-mark", 1, nargs=0, excl=_OPS),
+    XtOpt("restore-mark", 2, nargs=0, excl=_OPS), XtOpt("left-shift-mark", 6),
+    XtOpt("right-shift-mark", 7), XtOpt("ctmask", 9, excl=frozenset({11})),
+    XtOpt("nfmask", 10, excl=frozenset({11})), XtOpt("mask", 11, excl=frozenset({9, 10})),
+)
 
 
 def build(given: list[Given], ctx: RuleContext) -> Connmark:
-    check_once(given, "CONNMARK")
+    seen = xt_collect("CONNMARK", OPTIONS, given)
     f = dict(mode=None, ctmark=0, ctmask=U32, nfmask=U32, shift_dir=ShiftDir.LEFT,
              shift_bits=0)
     for g in given:
         name = g.name
         if name == "set-xmark":
-            f["ctmark"], f["ctmask"] = parse_markmask(g, "CONNMARK")
+            f["ctmark"], f["ctmask"] = parse_val_mask(g, "CONNMARK")
             f["mode"] = ConnmarkMode.SET
         elif name == "set-mark":
-            value, mask = parse_markmask(g, "CONNMARK")
+            value, mask = parse_val_mask(g, "CONNMARK")
             f.update(mode=ConnmarkMode.SET, ctmark=value, ctmask=value | mask)
         elif name in ("and-mark", "or-mark", "xor-mark"):
             x = parse_uint_opt(g, "CONNMARK")
@@ -95,11 +102,8 @@ def build(given: list[Given], ctx: RuleContext) -> Connmark:
             f["shift_dir"] = ShiftDir.LEFT if name.startswith("left") else ShiftDir.RIGHT
     if f["mode"] is None:
         raise ctx_error(ctx, "CONNMARK target: No operation specified")
-    check_exclusions(given, "CONNMARK", _TABLE, _EXCL)
+    xt_fcheck("CONNMARK", OPTIONS, seen, ctx)
     return Connmark(**f)
 
 
-SPEC = ExtSpec(
-    "CONNMARK", "target",
-    tuple(Opt(name, 0 if name in ("save-mark", "restore-mark") else 1) for name in _TABLE),
-    build, Kernel())
+SPEC = ExtSpec("CONNMARK", "target", xt_opts(OPTIONS), build, Kernel())

@@ -21,10 +21,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ..cnum import strtoui_all
 from ..ir import Target
 from ..protocols import TCP, UDP
 from .base import OUT, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
-from .MARK import check_once, strtoui_prefix
+from .xtopt import check_once
 
 RAW = Kernel(tables=frozenset({"raw"}), hooks=frozenset({PRE, OUT}))
 
@@ -167,8 +168,8 @@ def build(given: list[Given], ctx: RuleContext) -> Ct:
             if g.arg == "mark":
                 flags |= CtFlag.ZONE_MARK
             else:
-                value, rest = strtoui_prefix(g.arg, 0, 0xFFFF)
-                if value is None or rest:
+                value = strtoui_all(g.arg, 0, 0xFFFF)
+                if value is None:
                     raise g.error(f"Cannot parse {g.arg} as a zone ID")
                 zone = value  # ZONE_MARK, once set, stays
     return Ct(flags=flags, zone=zone, **f)

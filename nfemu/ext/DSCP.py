@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .dscp import XT_DSCP_MAX, class_to_dscp
-from .MARK import ctx_error, parse_uint_opt
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, ctx_error, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 # O_SET_DSCP, O_SET_DSCP_CLASS
 OPTIONS = (XtOpt("set-dscp", 0, excl=frozenset({1})),

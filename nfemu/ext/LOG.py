@@ -13,10 +13,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ..cnum import strtoui_all
 from ..ir import Target
 from ..util import save_string
 from .base import ExtSpec, Given, Kernel, Opt, RuleContext
-from .MARK import check_once, strtoui_prefix
+from .xtopt import check_once
 
 DEFAULT_LEVEL = 4
 PREFIX_SIZE = 30  # sizeof(struct xt_log_info.prefix)
@@ -74,8 +75,8 @@ def build(given: list[Given], ctx: RuleContext) -> Log:
         if g.name == "log-level":
             value = LEVEL_NAMES.get(g.arg)
             if value is None:
-                value, rest = strtoui_prefix(g.arg, 0, 7)
-                if value is None or rest:
+                value = strtoui_all(g.arg, 0, 7)
+                if value is None:
                     raise g.error(f"log level \"{g.arg}\" unknown")
             level = value
         elif g.name == "log-prefix":

@@ -12,101 +12,17 @@ prints ``--set-xmark 0xV/0xM``:
 --xor-mark x        x / 0
 ==================  ==========================
 
-Revision 2 has no table or hook restriction in the kernel. This module also holds the small
-libxtables parsing helpers (strtoul with an end pointer, XTTYPE_UINT32, XTTYPE_MARKMASK32, the
-option-table exclusion check) that the other target modules of this group share.
+Revision 2 has no table or hook restriction in the kernel.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..ir import Target
-from ..errors import ParseError
-from .base import ExtSpec, Given, Kernel, Opt, RuleContext
-
-U32 = 0xFFFFFFFF
-
-_STRTOUL = re.compile(r"[ \t\n\v\f\r]*\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-
-
-def c_strtoul(text: str) -> tuple[int | None, str]:
-    """strtoul(text, &end, 0) as libxtables' xtables_strtoul_base() uses it: the value of the
-    longest numeric prefix and the rest of the string. ``None`` when no digits were read or the
-    number is negative (xtables refuses a leading '-')."""
-    m = _STRTOUL.match(text)
-    if not m:
-        return None, text
-    digits = m.group(1)
-    if digits[:2] in ("0x", "0X"):
-        value = int(digits, 16)
-    elif len(digits) > 1 and digits[0] == "0":
-        value = int(digits, 8)
-    else:
-        value = int(digits)
-    return value, text[m.end():]
-
-
-def strtoui_prefix(text: str, lo: int, hi: int) -> tuple[int | None, str]:
-    """xtables_strtoui(text, &end, &v, lo, hi): the value (None when out of [lo, hi] or not a
-    number) and the rest after the numeric prefix."""
-    value, rest = c_strtoul(text)
-    if value is None or value < lo or value > hi:
-        return None, rest
-    return value, rest
-
-
-def parse_uint_opt(g: Given, ext: str, lo: int = 0, hi: int = U32) -> int:
-    """XTTYPE_UINT8/16/32 (xtopt_parse_int): the whole argument is a number in [lo, hi]."""
-    value, rest = strtoui_prefix(g.arg, lo, hi)
-    if value is None or rest:
-        raise g.error(f"{ext}: bad value for option \"--{g.name}\", or out of range "
-                      f"({lo}-{hi}).")
-    return value
-
-
-def parse_markmask(g: Given, ext: str) -> tuple[int, int]:
-    """XTTYPE_MARKMASK32 (xtopt_parse_markmask): ``value[/mask]``, mask defaults to ~0."""
-    value, rest = strtoui_prefix(g.arg, 0, U32)
-    if value is None:
-        raise g.error(f"{ext}: bad integer value for option \"--{g.name}\", or out of range.")
-    mask = U32
-    if rest.startswith("/"):
-        mask, rest = strtoui_prefix(rest[1:], 0, U32)
-        if mask is None:
-            raise g.error(f"{ext}: bad integer value for option \"--{g.name}\", or out of "
-                          "range.")
-    if rest:
-        raise g.error(f"{ext}: trailing garbage after value for option \"--{g.name}\".")
-    return value, mask
-
-
-def check_once(given: list[Given], ext: str) -> None:
-    """xtables_option_parse(): an option given twice, or negated when it cannot be."""
-    seen: set[str] = set()
-    for g in given:
-        if g.name in seen:
-            raise g.error(f"{ext}: option \"--{g.name}\" can only be used once.")
-        seen.add(g.name)
-        if g.inv:
-            raise g.error(f"{ext}: option \"--{g.name}\" cannot be inverted.")
-
-
-def check_exclusions(given: list[Given], ext: str, table: Sequence[str],
-                     excl: dict[str, Sequence[str]], loc_given: Given | None = None) -> None:
-    """xtables_options_fcheck(): walk the option table in its order; the first given option
-    that excludes another given one is reported with the first such other option (in the
-    order of option ids, which ``excl`` lists)."""
-    names = {g.name: g for g in given}
-    for name in table:
-        if name not in names:
-            continue
-        for other in excl.get(name, ()):
-            if other != name and other in names:
-                g = loc_given or names[other]
-                raise g.error(f"{ext}: option \"--{name}\" cannot be used together with "
-                              f"\"--{other}\".")
+from .base import ExtSpec, Given, Kernel, RuleContext
+from .xtopt import (
+    U32, XtOpt, ctx_error, parse_uint_opt, parse_val_mask, xt_collect, xt_fcheck, xt_opts,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,20 +42,22 @@ class Mark(Target):
         return ((mark & ~self.mask) ^ self.value) & U32
 
 
-# option ids in libxt_MARK.c (O_SET_MARK, O_SET_XMARK, O_AND_MARK, O_OR_MARK, O_XOR_MARK) and
-# the table order of mark_tg_opts
-_OPS_BY_ID = ("set-mark", "set-xmark", "and-mark", "or-mark", "xor-mark")
-_TABLE = ("set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark")
+# option ids in libxt_MARK.c (O_SET_MARK, O_SET_XMARK, O_AND_MARK, O_OR_MARK, O_XOR_MARK) in
+# the table order of mark_tg_opts; each excludes all the others
+_OPS = frozenset(range(5))
+OPTIONS = (XtOpt("set-xmark", 1, excl=_OPS), XtOpt("set-mark", 0, excl=_OPS),
+           XtOpt("and-mark", 2, excl=_OPS), XtOpt("or-mark", 3, excl=_OPS),
+           XtOpt("xor-mark", 4, excl=_OPS))
 
 
 def build(given: list[Given], ctx: RuleContext) -> Mark:
-    check_once(given, "MARK")
+    seen = xt_collect("MARK", OPTIONS, given)
     result: tuple[int, int] | None = None
     for g in given:
         if g.name == "set-xmark":
-            result = parse_markmask(g, "MARK")
+            result = parse_val_mask(g, "MARK")
         elif g.name == "set-mark":
-            value, mask = parse_markmask(g, "MARK")
+            value, mask = parse_val_mask(g, "MARK")
             result = (value, value | mask)
         else:
             x = parse_uint_opt(g, "MARK")
@@ -148,13 +66,8 @@ def build(given: list[Given], ctx: RuleContext) -> Mark:
     if result is None:
         raise ctx_error(ctx, "MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is "
                              "required")
-    check_exclusions(given, "MARK", _TABLE, {name: _OPS_BY_ID for name in _TABLE})
+    xt_fcheck("MARK", OPTIONS, seen, ctx)
     return Mark(*result)
 
 
-def ctx_error(ctx: RuleContext, message: str) -> ParseError:
-    """An error about the whole extension (its final check), located at ``-j NAME``."""
-    return ParseError(message, ctx.loc)
-
-
-SPEC = ExtSpec("MARK", "target", tuple(Opt(name) for name in _TABLE), build, Kernel())
+SPEC = ExtSpec("MARK", "target", xt_opts(OPTIONS), build, Kernel())

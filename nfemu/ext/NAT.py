@@ -23,11 +23,12 @@ import enum
 import socket
 from dataclasses import dataclass
 
+from ..cnum import strtoui
 from ..ir import Family, Target
 from ..util import int_to_ipv4, int_to_ipv6
 from .base import IN, OUT, POST, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
-from .MARK import check_once, ctx_error, strtoui_prefix
 from .ports import SERVICES_ANY
+from .xtopt import check_once, ctx_error
 
 # protocols with ports for NAT purposes (libxt_NAT.c __NAT_parse: TCP, UDP, SCTP, DCCP, ICMP)
 PORT_PROTOS = frozenset({6, 17, 132, 33, 1})
@@ -123,12 +124,14 @@ def parse_ports(text: str, portok: bool, r: _RangeBuilder, g: Given) -> None:
     if not portok:
         raise g.error("Need TCP, UDP, SCTP or DCCP with port specification")
     r.flags |= NatFlag.PROTO_SPECIFIED
-    port, rest = strtoui_prefix(text, 0, 0xFFFF)
-    if port is None:
+    got = strtoui(text, 0, 0, 0xFFFF)
+    if got is None:
         port = _service(text)
         if port is None:
             raise g.error(f"Port `{text}' not valid")
         rest = ""
+    else:
+        port, rest = got[0], text[got[1]:]
     if rest == "":
         r.min_port = r.max_port = port
         return
@@ -137,9 +140,10 @@ def parse_ports(text: str, portok: bool, r: _RangeBuilder, g: Given) -> None:
     if rest[0] != "-":
         raise g.error(f"Garbage after port value: `{rest}'")
     arg = rest[1:]
-    maxport, rest = strtoui_prefix(arg, 0, 0xFFFF)
-    if maxport is None:
+    got = strtoui(arg, 0, 0, 0xFFFF)
+    if got is None:
         raise g.error(f"Port `{arg}' not valid")
+    maxport, rest = got[0], arg[got[1]:]
     if maxport < port:
         raise g.error(f"Port range `{arg}' funky")
     r.min_port, r.max_port = port, maxport
@@ -148,11 +152,10 @@ def parse_ports(text: str, portok: bool, r: _RangeBuilder, g: Given) -> None:
     if rest[0] != "/":
         raise g.error(f"Garbage after port range: `{rest}'")
     arg = rest[1:]
-    base, _rest = strtoui_prefix(arg, 1, 0xFFFF)
+    got = strtoui(arg, 0, 1, 0xFFFF)
+    base = got[0] if got is not None else _service(arg)
     if base is None:
-        base = _service(arg)
-        if base is None:
-            raise g.error(f"Port `{arg}' not valid")
+        raise g.error(f"Port `{arg}' not valid")
     r.flags |= NatFlag.PROTO_OFFSET
     r.base_port = base
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..cnum import strtoui_all
 from ..ir import Family, Target
 from ..util import int_to_ipv4, int_to_ipv6, ipv6_to_int, mask_to_prefix, prefix_to_mask
 from .base import IN, OUT, POST, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
-from .MARK import check_once, ctx_error, strtoui_prefix
 from .NAT import NAT_TABLES, NatFlag, NatRange
+from .xtopt import check_once, ctx_error
 
 _ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
 
@@ -79,8 +80,8 @@ def build(given: list[Given], ctx: RuleContext) -> Netmap:
         host_text, slash, mask_text = g.arg.partition("/")
         mask = full
         if slash:
-            bits, rest = strtoui_prefix(mask_text, 0, width)
-            if bits is not None and not rest:
+            bits = strtoui_all(mask_text, 0, width)
+            if bits is not None:
                 mask = prefix_to_mask(bits, width)
             else:
                 as_addr = inet_aton(mask_text) if family is Family.IPV4 else (

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 
 from ..ir import Target
 from ..util import save_string
-from .base import ExtSpec, Given, Kernel, Opt, RuleContext
+from .base import ExtSpec, Given, Kernel, RuleContext
 from .LOG import truncate_bytes
-from .MARK import check_exclusions, check_once, parse_uint_opt
+from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 PREFIX_SIZE = 128  # NF_LOG_PREFIXLEN of the nft log expression
 
-_TABLE = ("nflog-group", "nflog-prefix", "nflog-range", "nflog-size", "nflog-threshold")
+# nflog_opts with the ids of libxt_NFLOG.c (O_GROUP, O_PREFIX, O_RANGE, O_SIZE, O_THRESHOLD)
+OPTIONS = (XtOpt("nflog-group", 0), XtOpt("nflog-prefix", 1),
+           XtOpt("nflog-range", 2, excl=frozenset({3})),
+           XtOpt("nflog-size", 3, excl=frozenset({2})), XtOpt("nflog-threshold", 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class Nflog(Target):
 
 
 def build(given: list[Given], ctx: RuleContext) -> Nflog:
-    check_once(given, "NFLOG")
+    seen = xt_collect("NFLOG", OPTIONS, given)
     f: dict = {}
     for g in given:
         if g.name == "nflog-group":
@@ -61,9 +64,8 @@ def build(given: list[Given], ctx: RuleContext) -> Nflog:
             f["size"] = parse_uint_opt(g, "NFLOG")
         elif g.name == "nflog-threshold":
             f["threshold"] = parse_uint_opt(g, "NFLOG", 0, 0xFFFF)
-    check_exclusions(given, "NFLOG", _TABLE,
-                     {"nflog-range": ("nflog-size",), "nflog-size": ("nflog-range",)})
+    xt_fcheck("NFLOG", OPTIONS, seen, ctx)
     return Nflog(**f)
 
 
-SPEC = ExtSpec("NFLOG", "target", tuple(Opt(n) for n in _TABLE), build, Kernel())
+SPEC = ExtSpec("NFLOG", "target", xt_opts(OPTIONS), build, Kernel())

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 
 from ..ir import Target
 from .base import ExtSpec, Given, RuleContext
-from .length import parse_uint_range
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, parse_uint_opt, parse_uint_range, xt_fcheck, xt_opts, xt_parse
 
 
 class NfqFlag(enum.IntFlag):
@@ -74,7 +72,7 @@ def build(given: list[Given], ctx: RuleContext) -> Nfqueue:
         if e.id == 0:
             queuenum = parse_uint_opt(g, "NFQUEUE", 0, 0xFFFF)
         elif e.id == 1:
-            first, last = parse_uint_range(g.arg, g, "NFQUEUE", 0xFFFF)
+            first, last = parse_uint_range(g, "NFQUEUE", 0xFFFF)
             if g.arg.count(":") != 1:
                 raise g.error(f"Bad range \"{g.arg}\"")
             if first >= last:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from ..ir import Target
 from .base import OUT, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
-from .MARK import ctx_error
 from .NAT import NAT_TABLES, NatFlag, NatRange, parse_nat_options
+from .xtopt import ctx_error
 
 
 @dataclass(frozen=True, slots=True)

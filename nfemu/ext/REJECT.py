@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..ir import Family, Target
 from ..protocols import TCP
 from .base import FWD, IN, OUT, ExtSpec, Given, Kernel, Opt, RuleContext
-from .MARK import check_once
+from .xtopt import check_once
 
 
 class RejectWith(enum.IntEnum):

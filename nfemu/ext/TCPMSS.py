@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from ..ir import BUILTIN_CHAINS, Family, Target
 from ..protocols import TCP
 from .base import FWD, OUT, POST, ExtSpec, Given, Kernel, RuleContext
-from .MARK import ctx_error, parse_uint_opt
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, ctx_error, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 CLAMP_PMTU = 0xFFFF  # XT_TCPMSS_CLAMP_PMTU
 CLAMP_HOOKS = frozenset({FWD, OUT, POST})

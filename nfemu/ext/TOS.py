@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
-from .MARK import ctx_error, parse_uint_opt
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
 from .tos import parse_tosmask
+from .xtopt import XtOpt, ctx_error, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 _ANY = frozenset({0, 1, 2, 3})
 # O_SET_TOS, O_AND_TOS, O_OR_TOS, O_XOR_TOS

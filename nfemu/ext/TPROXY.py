@@ -20,9 +20,9 @@ from ..ir import Family, Target
 from ..protocols import TCP, UDP
 from ..util import int_to_ipv4, int_to_ipv6
 from .base import PRE, ExtSpec, Given, Kernel, RuleContext
-from .conntrack import getportbyname, parse_host
-from .MARK import parse_markmask
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
+from .ports import getportbyname
+from .xthost import parse_host
+from .xtopt import XtOpt, parse_val_mask, xt_fcheck, xt_opts, xt_parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ def build(given: list[Given], ctx: RuleContext) -> Tproxy:
         elif e.id == 1:
             f["addr"] = parse_host(g.arg, ctx.family, g)
         else:
-            f["mark_value"], f["mark_mask"] = parse_markmask(g, "TPROXY")
+            f["mark_value"], f["mark_mask"] = parse_val_mask(g, "TPROXY")
     xt_fcheck("TPROXY", OPTIONS, seen, ctx)
     return Tproxy(**f)
 

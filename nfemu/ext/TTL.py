@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from ..ir import Family, Target
 from .base import ExtSpec, Given, Kernel, RuleContext
-from .MARK import ctx_error, parse_uint_opt
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, ctx_error, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 
 class TtlMode(enum.IntEnum):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..errors import ParseError
 from ..ir import BUILTIN_CHAINS, Family, Match
 from .base import IN, OUT, POST, PRE, ExtSpec, Given, RuleContext
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 
 class AddrType(enum.IntFlag):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..ir import Family
 from .base import ExtSpec, Kernel
 from .esp import SpiRange, spi_builder
-from .mark import xt_opts
+from .xtopt import xt_opts
 
 IPPROTO_AH = 51
 

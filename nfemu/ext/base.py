@@ -1,14 +1,15 @@
-"""What every extension module provides, and the helpers they share.
+"""What every extension module provides.
 
 An extension module (``nfemu/ext/NAME.py``) mirrors a pair of files: iptables'
 ``extensions/libxt_NAME.c`` (options, parsing, saving) and the kernel's
 ``net/netfilter/xt_NAME.c`` (which tables and hooks allow it, what it needs from the rule).
-It defines a frozen dataclass for its IR value and one ``SPEC`` describing it.
+It defines a frozen dataclass for its IR value and one ``SPEC`` describing it. The option
+checks and parsers they share are in xtopt.py (libxtables' xtoptions.c) and xthost.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
 from ..errors import Location, ParseError
 from ..ir import Family
@@ -81,25 +82,3 @@ class ExtSpec:
     families: frozenset[Family] = frozenset({Family.IPV4, Family.IPV6})
     aliases: tuple[str, ...] = ()
     fields: dict = field(default_factory=dict)
-
-
-def single(given: list[Given], names: Iterable[str] = ()) -> dict[str, Given]:
-    """Index options by name; an option given twice is an error, as in iptables
-    (``multiple --X flags not allowed`` / xtables_option_parse's XTOPT_MULTI check)."""
-    seen: dict[str, Given] = {}
-    for g in given:
-        if g.name in seen:
-            raise g.error(f"option \"--{g.name}\" can only be used once")
-        seen[g.name] = g
-    return seen
-
-
-def no_invert(g: Given) -> None:
-    if g.inv:
-        raise g.error(f"option \"--{g.name}\" cannot be inverted")
-
-
-def need(cond: bool, g: Given | RuleContext, message: str) -> None:
-    if not cond:
-        loc = g.loc
-        raise ParseError(message, loc)

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from ..ir import Match
 from ..util import save_string
 from .base import IN, OUT, POST, ExtSpec, Given, Kernel, RuleContext
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 PATH_MAX = 4096
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from ..util import save_string
-from .base import ExtSpec, Opt, RuleContext, Given, no_invert, single
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import no_invert, single
 
 XT_MAX_COMMENT_LEN = 256
 

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 
 from ..errors import ParseError
 from ..ir import Family, Match
-from ..util import mask_to_prefix, prefix_to_mask
 from .base import ExtSpec, Given, RuleContext
-from .conntrack import parse_host
-from .length import xt_strtoul
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xthost import parse_plen, plen_mask
+from .xtopt import XtOpt, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 
 class ConnlimitFlag(enum.IntFlag):
@@ -49,21 +46,6 @@ class Connlimit(Match):
         return f" --connlimit-{which} {self.limit} --connlimit-mask {bits} --connlimit-{addr}"
 
 
-def parse_plenmask(g: Given, family: Family, ext: str) -> int:
-    """XTTYPE_PLENMASK: a prefix length or a network mask, to a mask."""
-    width = family.width
-    got = xt_strtoul(g.arg, 0, 0, width)
-    if got is not None and got[1] == len(g.arg):
-        return prefix_to_mask(got[0], width)
-    try:
-        mask = parse_host(g.arg, family, g)
-    except ParseError:
-        raise g.error(f"{ext}: bad value for option \"--{g.name}\", neither a valid network "
-                      f"mask nor valid CIDR (0-{width}).") from None
-    # a mask that is not contiguous leaves the prefix length at -1: all ones
-    return mask if mask_to_prefix(mask, width) is not None else (1 << width) - 1
-
-
 O_UPTO, O_ABOVE, O_MASK, O_SADDR, O_DADDR = range(5)
 OPTIONS = (
     XtOpt("connlimit-upto", O_UPTO, invert=True, excl=frozenset({O_ABOVE})),
@@ -75,7 +57,6 @@ OPTIONS = (
 
 
 def build(given: list[Given], ctx: RuleContext) -> Connlimit:
-    from .mark import xt_parse
     seen: dict[int, Given] = {}
     width = ctx.family.width
     limit = 0
@@ -88,7 +69,7 @@ def build(given: list[Given], ctx: RuleContext) -> Connlimit:
             if (e.id == O_UPTO) != g.inv:
                 flags |= ConnlimitFlag.INVERT
         elif e.id == O_MASK:
-            mask = parse_plenmask(g, ctx.family, "connlimit")
+            mask = plen_mask(parse_plen(g.arg, ctx.family, g, "connlimit"), width)
         elif e.id == O_SADDR:
             flags &= ~ConnlimitFlag.DADDR
         else:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Match
-from .base import ExtSpec, Given, Opt, RuleContext, need, single
-from .length import xt_strtoul
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import need, parse_val_mask, single
 
 U32 = 0xFFFFFFFF
 
@@ -26,28 +26,6 @@ class Connmark(Match):
     def save(self) -> str:
         value = f"0x{self.mark:x}" if self.mask == U32 else f"0x{self.mark:x}/0x{self.mask:x}"
         return f"{' !' if self.inv else ''} --mark {value}"
-
-
-def parse_val_mask(g: Given, ext: str) -> tuple[int, int]:
-    """xtables_parse_val_mask() without a name map: ``VALUE[/MASK]``, C numbers."""
-    text = g.arg
-    bad = g.error(f"{ext}: bad integer value for option \"--{g.name}\", or out of range.")
-    garbage = g.error(f"{ext}: trailing garbage after value for option \"--{g.name}\".")
-    got = xt_strtoul(text, 0, 0, U32)
-    if got is None:
-        raise bad
-    value, end = got
-    if end == len(text):
-        return value, U32
-    if text[end] != "/":
-        raise garbage
-    got = xt_strtoul(text, end + 1, 0, U32)
-    if got is None:
-        raise bad
-    mask, end = got
-    if end != len(text):
-        raise garbage
-    return value, mask
 
 
 def build(given: list[Given], ctx: RuleContext) -> Connmark:

@@ -10,16 +10,16 @@ when both ends are equal. ``-m state`` (state.py) is the same test as ``--ctstat
 from __future__ import annotations
 
 import enum
-import socket
 from dataclasses import dataclass
 
 from ..errors import ParseError
 from ..ir import Family, Match
 from ..protocols import parse_protocol
-from ..util import int_to_ipv4, int_to_ipv6, mask_to_prefix, prefix_to_mask
+from ..util import int_to_ipv4, int_to_ipv6, mask_to_prefix
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, strtoul, strtoui, strtoui_all, xt_collect, xt_fcheck, xt_opts
-from .ports import SERVICES_ANY
+from .ports import getportbyname
+from .xthost import parse_hostmask
+from .xtopt import XtOpt, parse_uint_range, xt_collect, xt_fcheck, xt_opts
 
 
 class CtState(enum.IntFlag):
@@ -72,55 +72,6 @@ def parse_list(text: str, names: tuple[str, ...], what: str, g: Given) -> int:
         rest = after
 
 
-def parse_host(text: str, family: Family, g: Given) -> int:
-    if family is Family.IPV4:
-        # getaddrinfo() reads numeric hosts with inet_aton: 1-4 parts, hex/octal allowed
-        if text and all(c in "0123456789abcdefABCDEFxX." for c in text):
-            try:
-                return int.from_bytes(socket.inet_aton(text), "big")
-            except OSError:
-                pass
-    else:
-        try:
-            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-        except (OSError, ValueError):
-            pass
-    raise g.error(f"host/network `{text}' not found (nfemu accepts numeric addresses only)")
-
-
-def parse_hostmask(g: Given, family: Family, ext: str = "conntrack") -> tuple[int, int]:
-    """XTTYPE_HOSTMASK: ``host[/len|/mask]``; a mask that is not contiguous counts as all
-    ones (libxtables keeps hlen = -1 and never narrows the mask)."""
-    width = family.width
-    host, slash, mask_text = g.arg.partition("/")
-    addr = parse_host(host, family, g)
-    mask = (1 << width) - 1
-    if slash:
-        plen = strtoui_all(mask_text, 0, width)
-        if plen is not None:
-            mask = prefix_to_mask(plen, width)
-        else:
-            try:
-                m = parse_host(mask_text, family, g)
-            except ParseError:
-                raise g.error(f"{ext}: bad value for option \"--{g.name}\", neither a valid "
-                              f"network mask nor valid CIDR (0-{width}).") from None
-            if mask_to_prefix(m, width) is not None:
-                mask = m
-    return addr, mask
-
-
-def getportbyname(text: str) -> int | None:
-    """xtables_getportbyname(): getaddrinfo(NULL, text): a base-10 number (white space and a
-    sign allowed, kept to its low 16 bits when it fits an int) or a service name."""
-    value, end, _ = strtoul(text, 0, 10)
-    if end == len(text):
-        as_int = value & 0xFFFFFFFF          # glibc keeps the number in an int
-        if as_int < 0x80000000:
-            return as_int & 0xFFFF           # and htons() keeps 16 bits
-    return SERVICES_ANY.get(text)
-
-
 def parse_port_pair(g: Given, ext: str = "conntrack") -> tuple[int, int]:
     """XTTYPE_PORTRC (xtopt_parse_mport): ``P``, ``P:Q``, empty parts default to 0/65535;
     no ordering check."""
@@ -136,35 +87,6 @@ def parse_port_pair(g: Given, ext: str = "conntrack") -> tuple[int, int]:
         if port is None:
             raise g.error(f"Port \"{part}\" does not resolve to anything.")
         values.append(port)
-    return values[0], values[-1]
-
-
-def parse_uint32_range(g: Given, ext: str = "conntrack") -> tuple[int, int]:
-    """XTTYPE_UINT32RC (xtopt_parse_mint): ``N`` or ``N:M``; empty parts default to 0 and
-    4294967295; no ordering check."""
-    text = g.arg
-    lmax = 0xFFFFFFFF
-    values: list[int] = []
-    pos = 0
-    while True:
-        if len(values) == 2:
-            raise g.error(f"{ext}: Too many components for option \"--{g.name}\" (max: 2)")
-        if pos >= len(text) or text[pos] == ":":
-            end = pos
-            value = lmax if len(values) == 1 else 0
-        else:
-            got = strtoui(text, pos, 0, lmax)
-            if got is None:
-                raise g.error(f"{ext}: bad value for option \"--{g.name}\" near "
-                              f"\"{text[pos:]}\", or out of range (0-{lmax}).")
-            value, end = got
-            if end < len(text) and text[end] != ":":
-                raise g.error(f"{ext}: Argument to \"--{g.name}\" has unexpected characters "
-                              f"near \"{text[end:]}\".")
-        values.append(value)
-        if end >= len(text):
-            break
-        pos = end + 1
     return values[0], values[-1]
 
 
@@ -274,7 +196,7 @@ def build(given: list[Given], ctx: RuleContext) -> Conntrack:
                 raise g.error(f"unknown protocol \"{g.arg}\" specified")
             f["proto"] = proto
         elif g.name in ("ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"):
-            f[key] = parse_hostmask(g, ctx.family)
+            f[key] = parse_hostmask(g, ctx.family, "conntrack")
         elif g.name.endswith("port"):
             key = key[:-4] + "_port"
             f[key] = parse_port_pair(g)
@@ -283,7 +205,7 @@ def build(given: list[Given], ctx: RuleContext) -> Conntrack:
             f["status"] = CtStatus(sum({CtStatus[n] for n in names if n != "NONE"}))
             key = "status"
         elif g.name == "ctexpire":
-            f["expires"] = parse_uint32_range(g)
+            f["expires"] = parse_uint_range(g, "conntrack", 0xFFFFFFFF)
             key = "expires"
         elif g.name == "ctdir":
             word = g.arg.upper()

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from ..errors import ParseError
 from ..ir import BUILTIN_CHAINS, Match
 from .base import FWD, IN, OUT, POST, PRE, ExtSpec, Given, RuleContext
-from .MARK import strtoui_prefix
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_val_mask, xt_collect, xt_fcheck, xt_opts
 
 U32 = 0xFFFFFFFF
 GROUP_NAMES = {0: "default"}      # /etc/iproute2/group as iproute2 ships it
@@ -60,25 +59,9 @@ class Devgroup(Match):
         return out
 
 
-def parse_val_mask(g: Given) -> tuple[int, int]:
-    """xtables_parse_val_mask() with the group name table."""
-    text = g.arg
-    value, rest = strtoui_prefix(text, 0, U32)
-    if value is None or rest[:1] not in ("", "/"):
-        for number, name in GROUP_NAMES.items():
-            if name == text:
-                return number, U32
-        raise g.error(f"devgroup: could not map name {text} to an integer value for option "
-                      f"\"--{g.name}\".")
-    mask = U32
-    if rest.startswith("/"):
-        mask, rest = strtoui_prefix(rest[1:], 0, U32)
-        if mask is None:
-            raise g.error(f"devgroup: bad integer value for option \"--{g.name}\", or out of "
-                          "range.")
-    if rest:
-        raise g.error(f"devgroup: trailing garbage after value for option \"--{g.name}\".")
-    return value, mask
+def _group_number(name: str) -> int | None:
+    """xtables_lmap_name2id() of /etc/iproute2/group."""
+    return next((number for number, known in GROUP_NAMES.items() if known == name), None)
 
 
 OPTIONS = (XtOpt("src-group", 0, invert=True), XtOpt("dst-group", 1, invert=True))
@@ -90,10 +73,10 @@ def build(given: list[Given], ctx: RuleContext) -> Devgroup:
     f: dict = {}
     flags = DevgroupFlag(0)
     if 0 in seen:
-        f["src_group"], f["src_mask"] = parse_val_mask(seen[0])
+        f["src_group"], f["src_mask"] = parse_val_mask(seen[0], "devgroup", _group_number)
         flags |= DevgroupFlag.MATCH_SRC | (DevgroupFlag.INVERT_SRC if seen[0].inv else 0)
     if 1 in seen:
-        f["dst_group"], f["dst_mask"] = parse_val_mask(seen[1])
+        f["dst_group"], f["dst_mask"] = parse_val_mask(seen[1], "devgroup", _group_number)
         flags |= DevgroupFlag.MATCH_DST | (DevgroupFlag.INVERT_DST if seen[1].inv else 0)
     if not seen:
         raise ParseError("devgroup match: You must specify either '--src-group' or "

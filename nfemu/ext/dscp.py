@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import Match
 from ..errors import ParseError
+from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 XT_DSCP_MAX = 0x3F
 DS_CLASSES = (

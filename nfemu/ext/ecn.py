@@ -13,8 +13,7 @@ from ..errors import ParseError
 from ..ir import Match
 from ..protocols import TCP
 from .base import ExtSpec, Given, RuleContext
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 
 class EcnOp(enum.IntFlag):

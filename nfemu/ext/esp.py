@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from .base import ExtSpec, Given, Kernel, RuleContext
-from .length import parse_uint_range
-from .mark import XtOpt, xt_collect, xt_opts
+from .xtopt import XtOpt, parse_uint_range, xt_collect, xt_opts
 
 U32 = 0xFFFFFFFF
 IPPROTO_ESP = 50
@@ -47,7 +46,7 @@ def spi_builder(cls, ext: str, option: str):
         g = seen.get(0)
         if g is None:
             return cls()
-        lo, hi = parse_uint_range(g.arg, g, ext, U32)
+        lo, hi = parse_uint_range(g, ext, U32)
         return cls(lo, hi, g.inv)
     return table, build
 

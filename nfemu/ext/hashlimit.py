@@ -24,14 +24,13 @@ import enum
 import re
 from dataclasses import dataclass
 
+from ..cnum import atol, strtoui
 from ..errors import ParseError
 from ..ir import Family, Match
-from ..util import mask_to_prefix
 from .base import ExtSpec, Given, RuleContext
-from .conntrack import parse_host
-from .length import xt_strtoul
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .limit import unit_index
+from .xthost import parse_plen
+from .xtopt import XtOpt, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 U32 = 0xFFFFFFFF
 U64 = (1 << 64) - 1
@@ -64,7 +63,6 @@ _HASH_BITS = HashMode.HASH_DIP | HashMode.HASH_DPT | HashMode.HASH_SIP | HashMod
 _RATES = (("day", SCALE * 24 * 60 * 60), ("hour", SCALE * 60 * 60), ("min", SCALE * 60),
           ("sec", SCALE))
 _UNITS = (("m", 1024 * 1024), ("k", 1024), ("", 1))
-_ATOLL = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
 
 
 def cost_to_bytes(cost: int) -> int:
@@ -75,23 +73,6 @@ def cost_to_bytes(cost: int) -> int:
 def bytes_to_cost(value: int) -> int:
     r = (value >> BYTE_SHIFT) & U32
     return U32 // (r + 1) if r + 1 <= U32 else 0
-
-
-def _atoll(text: str) -> int:
-    m = _ATOLL.match(text)
-    if not m:
-        return 0
-    return max(min(int(m.group(1)), (1 << 63) - 1), -(1 << 63)) & U64
-
-
-def _rate_index(avg: int) -> int:
-    i = 1
-    while i < len(_RATES):
-        mult = _RATES[i][1]
-        if avg > mult or mult // avg < mult % avg:
-            break
-        i += 1
-    return i - 1
 
 
 def _factor(ch: str) -> int:
@@ -138,7 +119,7 @@ class Hashlimit(Match):
                 out.append(f" --hashlimit-burst {r // _UNITS[i][1]}{_UNITS[i][0]}b")
                 quantum = BYTE_EXPIRE_BURST * 1000
         else:
-            name, mult = _RATES[_rate_index(self.avg)]
+            name, mult = _RATES[unit_index(self.avg, _RATES)]
             out.append(f" {mult // self.avg}/{name} --hashlimit-burst {self.burst}")
             quantum = mult // SCALE * 1000
         if mode & _HASH_BITS:
@@ -160,28 +141,12 @@ class Hashlimit(Match):
         return "".join(out)
 
 
-def parse_plen(g: Given, family: Family, ext: str) -> int:
-    """XTTYPE_PLEN: a prefix length, or a network mask (a mask that is not contiguous gives
-    the length -1, stored as 255, which the kernel refuses)."""
-    width = family.width
-    got = xt_strtoul(g.arg, 0, 0, width)
-    if got is not None and got[1] == len(g.arg):
-        return got[0]
-    try:
-        mask = parse_host(g.arg, family, g)
-    except ParseError:
-        raise g.error(f"{ext}: bad value for option \"--{g.name}\", neither a valid network "
-                      f"mask nor valid CIDR (0-{width}).") from None
-    plen = mask_to_prefix(mask, width)
-    return 255 if plen is None else plen
-
-
 def _parse_rate(g: Given) -> tuple[int, int, bool]:
     """parse_bytes() then parse_rate(): (avg, seconds of the unit, bytes mode)."""
     text = g.arg
     at = text.find("b/s")
     if at > 0:
-        r = _atoll(text)
+        r = atol(text) & U64  # (uint64_t)atoll()
         if r:
             value = r * _factor(text[at - 1])
             if value > U64:
@@ -200,7 +165,7 @@ def _parse_rate(g: Given) -> tuple[int, int, bool]:
                 break
         else:
             mult = 0
-    r = _atoll(text)
+    r = atol(text) & U64
     if not mult or not r:
         opt = "hashlimit-above" if g.name == "hashlimit-above" else "hashlimit-upto"
         raise g.error(f"hashlimit: Bad value for \"--{opt}\" option: \"{text}\"")
@@ -215,7 +180,7 @@ def _burst_error(g: Given) -> ParseError:
 
 
 def _parse_burst(g: Given) -> int:
-    got = xt_strtoul(g.arg, 0, 1, U64)
+    got = strtoui(g.arg, 0, 1, U64)
     if got is None or (got[1] == len(g.arg) and got[0] > BURST_MAX):
         raise _burst_error(g)
     value, end = got
@@ -246,7 +211,6 @@ def build(given: list[Given], ctx: RuleContext) -> Hashlimit:
     mode = HashMode(0)
     unit = 1
     burst = BURST_DEFAULT
-    from .mark import xt_parse
     for g in given:
         xt_parse("hashlimit", OPTIONS, g, seen)
         name = g.name
@@ -267,7 +231,8 @@ def build(given: list[Given], ctx: RuleContext) -> Hashlimit:
                                   f"\"{g.arg}\"")
                 mode |= bit
         elif name in ("hashlimit-srcmask", "hashlimit-dstmask"):
-            f[name[10:]] = parse_plen(g, ctx.family, "hashlimit")
+            plen = parse_plen(g.arg, ctx.family, g, "hashlimit")
+            f[name[10:]] = 255 if plen is None else plen  # -1 in a u8
         elif name == "hashlimit-burst":
             burst = _parse_burst(g)
         elif name == "hashlimit-name":

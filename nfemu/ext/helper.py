@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..ir import Match
 from ..util import save_string
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 NAME_LEN = 30
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cnum import strtoui
 from ..ir import Family, Match
 from .base import ExtSpec, Given, Kernel, RuleContext
-from .mark import XtOpt, strtoui, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 ICMP = 1
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..ir import Family, Match
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .icmp import parse_icmp_type, save_type
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 IPPROTO_ICMPV6 = 58
 

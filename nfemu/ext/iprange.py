@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from ..ir import Family, Match
 from ..util import int_to_ipv4, int_to_ipv6, ipv4_to_int, ipv6_to_int
-from .base import ExtSpec, Given, Opt, RuleContext, need, single
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import need, single
 
 
 class IprangeFlag(enum.IntFlag):

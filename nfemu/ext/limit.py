@@ -11,12 +11,12 @@ iptables-save prints (``7/minute`` -> ``7/min``, ``3600/hour`` -> ``1/sec``, ``5
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from ..cnum import atol, strtoui
 from ..ir import Match
-from .base import ExtSpec, Given, Opt, RuleContext, no_invert, single
-from .length import xt_strtoul
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import no_invert, single
 
 XT_LIMIT_SCALE = 10000
 DEFAULT_AVG_TEXT = "3/hour"
@@ -27,14 +27,14 @@ MAX_BURST = 10000
 _UNITS = (("day", XT_LIMIT_SCALE * 24 * 60 * 60), ("hour", XT_LIMIT_SCALE * 60 * 60),
           ("min", XT_LIMIT_SCALE * 60), ("sec", XT_LIMIT_SCALE))
 _PARSE_UNITS = (("second", 1), ("minute", 60), ("hour", 60 * 60), ("day", 24 * 60 * 60))
-_ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
 
 
-def _unit_of(avg: int) -> int:
-    """print_rate()/add_nft_limit(): the index into _UNITS used to express ``avg``."""
+def unit_index(avg: int, units: tuple[tuple[str, int], ...]) -> int:
+    """print_rate() (libxt_limit.c, libxt_hashlimit.c)/add_nft_limit(): the index into
+    ``units`` (name and period, longest first) of the unit used to express ``avg``."""
     i = 1
-    while i < len(_UNITS):
-        mult = _UNITS[i][1]
+    while i < len(units):
+        mult = units[i][1]
         if avg > mult or mult // avg < mult % avg:
             break
         i += 1
@@ -43,19 +43,10 @@ def _unit_of(avg: int) -> int:
 
 def _through_nft(avg: int) -> int:
     """The avg iptables-nft reads back after storing ``avg`` as nft limit rate/unit."""
-    mult = _UNITS[_unit_of(avg)][1]
+    mult = _UNITS[unit_index(avg, _UNITS)][1]
     rate = mult // avg
     unit = mult // XT_LIMIT_SCALE
     return XT_LIMIT_SCALE * unit // rate
-
-
-def _atoi_u32(text: str) -> int:
-    """``(uint32_t)atoi(text)``: strtol base 10 of a prefix, clamped to long, then truncated."""
-    m = _ATOI.match(text)
-    if not m:
-        return 0
-    value = max(min(int(m.group(1)), (1 << 63) - 1), -(1 << 63))
-    return value & 0xFFFFFFFF
 
 
 def parse_rate(text: str) -> int | None:
@@ -73,7 +64,7 @@ def parse_rate(text: str) -> int | None:
                 break
         else:
             return None
-    rate = _atoi_u32(text)
+    rate = atol(text) & 0xFFFFFFFF  # (uint32_t)atoi()
     if rate == 0:
         return None
     avg = (XT_LIMIT_SCALE * mult) // rate
@@ -90,7 +81,7 @@ class Limit(Match):
     burst: int = DEFAULT_BURST
 
     def rate_text(self) -> str:
-        name, mult = _UNITS[_unit_of(self.avg)]
+        name, mult = _UNITS[unit_index(self.avg, _UNITS)]
         return f"{mult // self.avg}/{name}"
 
     def save(self) -> str:
@@ -112,7 +103,7 @@ def build(given: list[Given], ctx: RuleContext) -> Limit:
                 raise g.error(f"Rate too fast \"{g.arg}\"")
             fields["avg"] = _through_nft(avg)
         else:
-            got = xt_strtoul(g.arg, 0, 0, MAX_BURST)
+            got = strtoui(g.arg, 0, 0, MAX_BURST)
             if got is None or got[1] != len(g.arg):
                 raise g.error("limit: bad value for option \"--limit-burst\", or out of range "
                               f"(0-{MAX_BURST}).")

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 from ..ir import Match
-from .base import FWD, IN, PRE, ExtSpec, Given, Kernel, Opt, RuleContext, need, single
+from .base import FWD, IN, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
+from .xtopt import need, single
 
 _HEX = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX](?=[0-9a-fA-F]))?([0-9a-fA-F]+)")
 

@@ -11,11 +11,11 @@ import enum
 from dataclasses import dataclass
 
 from ..errors import ParseError
-from ..protocols import protocol_name
 from ..ir import Match
+from ..protocols import protocol_name
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
 from .ports import parse_port
+from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 XT_MULTI_PORTS = 15
 PROTOS = {6: "tcp", 17: "udp", 136: "udplite", 132: "sctp", 33: "dccp"}

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from ..util import save_string
-from .base import ExtSpec, Given, Opt, RuleContext, need, no_invert, single
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import need, no_invert, single
 
 NFACCT_NAME_MAX = 32
 

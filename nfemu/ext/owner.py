@@ -20,9 +20,10 @@ import enum
 import re
 from dataclasses import dataclass
 
+from ..cnum import strtoui
 from ..ir import Match
-from .base import OUT, POST, ExtSpec, Given, Kernel, Opt, RuleContext, need, single
-from .length import xt_strtoul
+from .base import OUT, POST, ExtSpec, Given, Kernel, Opt, RuleContext
+from .xtopt import need, single
 
 ID_MAX = 0xFFFFFFFE  # UINT32_MAX - 1: (uid_t)-1 is reserved
 KNOWN_NAMES = {"root": 0}
@@ -71,7 +72,7 @@ def _parse_ids(g: Given) -> tuple[int, int]:
     if text in KNOWN_NAMES:
         return KNOWN_NAMES[text], KNOWN_NAMES[text]
     bad = g.error(f"owner: Bad value for \"--{g.name}\" option: \"{text}\"")
-    got = xt_strtoul(text, 0, 0, ID_MAX)
+    got = strtoui(text, 0, 0, ID_MAX)
     if got is None:
         if _NAME.fullmatch(text):
             what = "user" if g.name == "uid-owner" else "group"
@@ -81,7 +82,7 @@ def _parse_ids(g: Given) -> tuple[int, int]:
     lo, end = got
     hi = lo
     if end < len(text) and text[end] in "-:":
-        got = xt_strtoul(text, end + 1, 0, ID_MAX)
+        got = strtoui(text, end + 1, 0, ID_MAX)
         if got is None:
             raise bad
         hi, end = got

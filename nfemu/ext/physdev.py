@@ -19,7 +19,8 @@ import enum
 from dataclasses import dataclass
 
 from ..ir import BUILTIN_CHAINS, Match
-from .base import ExtSpec, Given, Opt, RuleContext, need, single
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import need, single
 
 IFNAMSIZ = 16
 

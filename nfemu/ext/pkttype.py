@@ -10,7 +10,8 @@ import enum
 from dataclasses import dataclass
 
 from ..ir import Match
-from .base import ExtSpec, Given, Opt, RuleContext, need, single
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import need, single
 
 
 class PacketType(enum.IntEnum):

@@ -23,9 +23,8 @@ from ..ir import BUILTIN_CHAINS, Family, Match
 from ..protocols import parse_protocol, protocol_name
 from ..util import int_to_ipv4, int_to_ipv6, mask_to_prefix
 from .base import FWD, IN, OUT, POST, PRE, ExtSpec, Given, RuleContext
-from .conntrack import parse_hostmask
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_fcheck, xt_opts, xt_parse
+from .xthost import parse_hostmask
+from .xtopt import XtOpt, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 MAX_ELEM = 4
 IPPROTO_AH, IPPROTO_ESP, IPPROTO_COMP = 51, 50, 108

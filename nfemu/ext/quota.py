@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cnum import strtoui
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .length import xt_strtoul
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 U64 = (1 << 64) - 1
 
@@ -34,7 +34,7 @@ def build(given: list[Given], ctx: RuleContext) -> Quota:
     seen = xt_collect("quota", OPTIONS, given)
     xt_fcheck("quota", OPTIONS, seen, ctx)
     g = seen[0]
-    got = xt_strtoul(g.arg, 0, 0, U64)
+    got = strtoui(g.arg, 0, 0, U64)
     if got is None or got[1] != len(g.arg):
         raise g.error(f"quota: bad value for option \"--quota\", or out of range (0-{U64}).")
     return Quota(got[0], g.inv)

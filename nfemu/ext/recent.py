@@ -12,14 +12,15 @@ iptables cuts a longer name to 199 bytes without a word."""
 from __future__ import annotations
 
 import enum
-import socket
 from dataclasses import dataclass
 
+from ..cnum import strtoui_all
 from ..errors import ParseError
 from ..ir import Family, Match
 from ..util import int_to_ipv4, int_to_ipv6
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, strtoui_all, xt_fcheck, xt_opts, xt_parse
+from .xthost import parse_host
+from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 XT_RECENT_NAME_LEN = 200
 XT_RECENT_MAX_NSTAMPS = 1 << 16
@@ -93,23 +94,6 @@ _COMMANDS = {"set": Command.SET, "rcheck": Command.RCHECK, "update": Command.UPD
              "remove": Command.REMOVE}
 
 
-def parse_mask(g: Given, family: Family) -> int:
-    """XTTYPE_HOST: a numeric address (inet_aton forms for IPv4)."""
-    text = g.arg
-    if family is Family.IPV4:
-        if text and all(c in "0123456789abcdefABCDEFxX." for c in text):
-            try:
-                return int.from_bytes(socket.inet_aton(text), "big")
-            except OSError:
-                pass
-    else:
-        try:
-            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-        except (OSError, ValueError):
-            pass
-    raise g.error(f"host/network `{text}' not found (nfemu accepts numeric addresses only)")
-
-
 def build(given: list[Given], ctx: RuleContext) -> Recent:
     seen: dict[int, Given] = {}
     f: dict = {"family": ctx.family, "mask": (1 << ctx.family.width) - 1}
@@ -133,7 +117,7 @@ def build(given: list[Given], ctx: RuleContext) -> Recent:
         elif g.name in ("rsource", "rdest"):
             f["side"] = Side.SOURCE if g.name == "rsource" else Side.DEST
         elif g.name == "mask":
-            f["mask"] = parse_mask(g, ctx.family)
+            f["mask"] = parse_host(g.arg, ctx.family, g)  # XTTYPE_HOST
     if not any(i in seen for i in _OPS):
         raise ParseError("recent: you must specify one of `--set', `--rcheck' `--update' or "
                          "`--remove'", ctx.loc)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from .base import PRE, ExtSpec, Given, Kernel, RuleContext
-from .mark import XtOpt, xt_collect, xt_opts
+from .xtopt import collect_flags, flag_table, save_flags, xt_opts
 
 
 class RpfFlag(enum.IntFlag):
@@ -39,18 +39,14 @@ class Rpfilter(Match):
     flags: RpfFlag = RpfFlag(0)
 
     def save(self) -> str:
-        return "".join(f" --{name}" for name, bit in _NAMES if self.flags & bit)
+        return save_flags(_NAMES, self.flags)
 
 
-OPTIONS = tuple(XtOpt(name, i, 0) for i, (name, _) in enumerate(_NAMES))
+OPTIONS = flag_table(_NAMES)
 
 
 def build(given: list[Given], ctx: RuleContext) -> Rpfilter:
-    seen = xt_collect("rpfilter", OPTIONS, given)
-    flags = RpfFlag(0)
-    for i in seen:
-        flags |= _NAMES[i][1]
-    return Rpfilter(flags)
+    return Rpfilter(collect_flags("rpfilter", OPTIONS, _NAMES, given, RpfFlag(0)))
 
 
 SPEC = ExtSpec("rpfilter", "match", xt_opts(OPTIONS), build,

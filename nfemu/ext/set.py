@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from ..util import parse_uint
-from .base import ExtSpec, Given, Opt, RuleContext, need
+from .base import ExtSpec, Given, Opt, RuleContext
+from .xtopt import need
 
 IPSET_MAXNAMELEN = 32
 IPSET_DIM_MAX = 6

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from .base import IN, PRE, ExtSpec, Given, Kernel, RuleContext
-from .mark import XtOpt, xt_collect, xt_opts
+from .xtopt import collect_flags, flag_table, save_flags, xt_opts
 
 
 class SocketFlag(enum.IntFlag):
@@ -32,18 +32,14 @@ class Socket(Match):
     flags: SocketFlag = SocketFlag(0)
 
     def save(self) -> str:
-        return "".join(f" --{name}" for name, bit in _NAMES if self.flags & bit)
+        return save_flags(_NAMES, self.flags)
 
 
-OPTIONS = tuple(XtOpt(name, i, 0) for i, (name, _) in enumerate(_NAMES))
+OPTIONS = flag_table(_NAMES)
 
 
 def build(given: list[Given], ctx: RuleContext) -> Socket:
-    seen = xt_collect("socket", OPTIONS, given)
-    flags = SocketFlag(0)
-    for i in seen:
-        flags |= _NAMES[i][1]
-    return Socket(flags)
+    return Socket(collect_flags("socket", OPTIONS, _NAMES, given, SocketFlag(0)))
 
 
 SPEC = ExtSpec("socket", "match", xt_opts(OPTIONS), build,

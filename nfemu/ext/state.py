@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
 from .conntrack import CtState, states_text
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 STATE_NAMES = ("INVALID", "NEW", "ESTABLISHED", "RELATED", "UNTRACKED")
 

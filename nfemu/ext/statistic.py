@@ -13,10 +13,11 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..cnum import strtoui_all
 from ..errors import ParseError
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, strtoui_all, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 
 class Mode(enum.IntEnum):

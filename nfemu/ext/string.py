@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from ..errors import ParseError
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 MAX_PATTERN = 128          # XT_STRING_MAX_PATTERN_SIZE
 MAX_ALGO = 16              # XT_STRING_MAX_ALGO_NAME_SIZE
@@ -130,7 +129,6 @@ OPTIONS = (
 
 
 def build(given: list[Given], ctx: RuleContext) -> String:
-    from .mark import xt_parse
     seen: dict[int, Given] = {}
     f: dict = {}
     flags = StringFlag(0)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from ..ir import Match
 from ..protocols import TCP
 from ..util import parse_uint
-from .base import ExtSpec, Given, Kernel, Opt, RuleContext, single
-from .ports import parse_port_range, save_range
+from .base import ExtSpec, Given, Opt, RuleContext
+from .ports import check_ports_proto, parse_port_range, save_ports
 
 FLAG_NAMES = (("FIN", 0x01), ("SYN", 0x02), ("RST", 0x04), ("PSH", 0x08), ("ACK", 0x10),
               ("URG", 0x20), ("ALL", 0x3F), ("NONE", 0))
@@ -38,11 +38,7 @@ class Tcp(Match):
                     or self.dport_inv or self.flags_mask or self.flags_inv)
 
     def save(self) -> str:
-        out = []
-        if self.sport != (0, 0xFFFF):
-            out.append(f"{' !' if self.sport_inv else ''} --sport {save_range(*self.sport)}")
-        if self.dport != (0, 0xFFFF):
-            out.append(f"{' !' if self.dport_inv else ''} --dport {save_range(*self.dport)}")
+        out = save_ports(self.sport, self.sport_inv, self.dport, self.dport_inv)
         if self.option or self.option_inv:
             out.append(f"{' !' if self.option_inv else ''} --tcp-option {self.option}")
         if self.flags_mask or self.flags_inv:
@@ -106,12 +102,7 @@ def build(given: list[Given], ctx: RuleContext) -> Tcp:
 def check(value: Tcp, table: str, hooks, rule) -> list[str]:
     """A native match only needs the rule's protocol to be tcp (iptables-nft checks it: even
     ``! -p tcp`` passes); an xtables one gets the kernel's check: ``-p tcp``, not negated."""
-    if value.native:
-        return [] if rule.proto == TCP else ["TCP match requires '-p tcp'"]
-    if rule.proto != TCP or rule.proto_inv:
-        return ["-m tcp needs -p tcp in the rule (the kernel refuses it: RULE_APPEND failed, "
-                "Invalid argument)"]
-    return []
+    return check_ports_proto(value, rule, TCP, "tcp")
 
 
 SPEC = ExtSpec(

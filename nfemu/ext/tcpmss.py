@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from ..ir import Match
 from ..protocols import TCP
 from .base import ExtSpec, Given, Kernel, RuleContext
-from .length import parse_uint_range
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_uint_range, xt_collect, xt_fcheck, xt_opts
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,7 @@ def build(given: list[Given], ctx: RuleContext) -> Tcpmss:
     seen = xt_collect("tcpmss", OPTIONS, given)
     xt_fcheck("tcpmss", OPTIONS, seen, ctx)
     g = seen[0]
-    lo, hi = parse_uint_range(g.arg, g, "tcpmss", 0xFFFF)
+    lo, hi = parse_uint_range(g, "tcpmss", 0xFFFF)
     if lo > hi:
         raise g.error("tcpmss: invalid range given")
     return Tcpmss(lo, hi, g.inv)

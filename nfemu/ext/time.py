@@ -18,10 +18,11 @@ import datetime
 import enum
 from dataclasses import dataclass
 
+from ..cnum import strtoul
 from ..errors import ParseError
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, strtoul, xt_fcheck, xt_opts, xt_parse
+from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 ALL_MONTHDAYS = 0xFFFFFFFE
 ALL_WEEKDAYS = 0xFE

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cnum import strtoui
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .MARK import strtoui_prefix
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 TOS_SYMBOLS = (("Minimize-Delay", 0x10), ("Maximize-Throughput", 0x08),
                ("Maximize-Reliability", 0x04), ("Minimize-Cost", 0x02),
@@ -34,14 +34,16 @@ class Tos(Match):
 def parse_tosmask(g: Given, ext: str, symbol_mask: int) -> tuple[int, int]:
     """xtopt_parse_tosmask(): ``value[/mask]`` (each 0-255) or a symbolic name."""
     text = g.arg
-    value, rest = strtoui_prefix(text, 0, 0xFF)
-    if value is not None:
+    got = strtoui(text, 0, 0, 0xFF)
+    if got is not None:
+        value, end = got
         mask = 0xFF
-        if rest.startswith("/"):
-            mask, rest = strtoui_prefix(rest[1:], 0, 0xFF)
-            if mask is None:
+        if text[end:end + 1] == "/":
+            got = strtoui(text, end + 1, 0, 0xFF)
+            if got is None:
                 raise g.error(f"Illegal value: \"{text}\"")
-        if rest:
+            mask, end = got
+        if end != len(text):
             raise g.error(f"Illegal value: \"{text}\"")
         return value, mask
     for name, sym in TOS_SYMBOLS:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..ir import Family, Match
 from ..errors import ParseError
+from ..ir import Family, Match
 from .base import ExtSpec, Given, RuleContext
-from .MARK import parse_uint_opt
-from .mark import XtOpt, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 
 class TtlMode(enum.IntEnum):

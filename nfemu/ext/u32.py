@@ -12,9 +12,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ..cnum import strtoui
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
-from .mark import XtOpt, strtoui, xt_collect, xt_fcheck, xt_opts
+from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 MAXSIZE = 10                 # XT_U32_MAXSIZE
 _SPACE = " \t\n\v\f\r"

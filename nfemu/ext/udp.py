@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from ..protocols import UDP
-from .base import ExtSpec, Given, Kernel, Opt, RuleContext
-from .ports import parse_port_range, save_range
+from .base import ExtSpec, Given, Opt, RuleContext
+from .ports import check_ports_proto, parse_port_range, save_ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +26,7 @@ class Udp(Match):
                     or self.dport_inv)
 
     def save(self) -> str:
-        out = []
-        if self.sport != (0, 0xFFFF):
-            out.append(f"{' !' if self.sport_inv else ''} --sport {save_range(*self.sport)}")
-        if self.dport != (0, 0xFFFF):
-            out.append(f"{' !' if self.dport_inv else ''} --dport {save_range(*self.dport)}")
-        return "".join(out)
+        return "".join(save_ports(self.sport, self.sport_inv, self.dport, self.dport_inv))
 
 
 def build(given: list[Given], ctx: RuleContext) -> Udp:
@@ -48,12 +43,7 @@ def build(given: list[Given], ctx: RuleContext) -> Udp:
 
 def check(value: Udp, table: str, hooks, rule) -> list[str]:
     """As for tcp: native matches need -p udp (negated or not), xtables ones a plain -p udp."""
-    if value.native:
-        return [] if rule.proto == UDP else ["UDP match requires '-p udp'"]
-    if rule.proto != UDP or rule.proto_inv:
-        return ["-m udp needs -p udp in the rule (the kernel refuses it: RULE_APPEND failed, "
-                "Invalid argument)"]
-    return []
+    return check_ports_proto(value, rule, UDP, "udp")
 
 
 SPEC = ExtSpec(
