@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..ir import Match
 from ..protocols import UDP
 from .base import ExtSpec, Given, Opt, RuleContext
-from .ports import check_ports_proto, parse_port_range, save_ports
+from .ports import check_ports_proto, getportbyname, save_ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +33,32 @@ def build(given: list[Given], ctx: RuleContext) -> Udp:
     fields: dict = {}
     for g in given:
         key = {"source-port": "sport", "destination-port": "dport"}.get(g.name, g.name)
+        canonical = "source-port" if key == "sport" else "destination-port"
         if key in fields:
-            what = "--source-port" if key == "sport" else "--destination-port"
-            raise g.error(f"Only one `{what}' allowed")
-        fields[key] = parse_port_range(g.arg, g, "udp")
+            raise g.error(f"udp: option \"--{canonical}\" can only be used once.")
+        fields[key] = parse_mport(g.arg, g, "udp", canonical)
         fields[key + "_inv"] = g.inv
     return Udp(**fields)
+
+
+def parse_mport(text: str, g: Given, ext: str, option: str) -> tuple[int, int]:
+    """libxtables xtopt_parse_mport() (XTTYPE_PORTRC, which libxt_udp uses in 1.8.9, unlike
+    libxt_tcp): up to two ``:``-separated parts, each a port as xtables_getportbyname() reads
+    it (decimal, kept to 16 bits, or a service name of any protocol); an empty part keeps its
+    default (0 / 65535); one value gives P:P; no min <= max check (seen: ``5:4`` loads)."""
+    parts = text.split(":")
+    if len(parts) > 2:
+        raise g.error(f"{ext}: Too many components for option \"--{option}\" (max: 2)")
+    ports = [0, 0xFFFF]
+    for i, part in enumerate(parts):
+        if part:
+            value = getportbyname(part)
+            if value is None:
+                raise g.error(f"Port \"{part}\" does not resolve to anything.")
+            ports[i] = value
+    if len(parts) == 1:
+        ports[1] = ports[0]
+    return ports[0], ports[1]
 
 
 def check(value: Udp, table: str, hooks, rule) -> list[str]:
