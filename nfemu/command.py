@@ -563,6 +563,14 @@ def _parse_address(text: str, family: Family):
     Returns an Address, an error message, or None when the address is not numeric."""
     addr_text, slash, mask_text = text.partition("/")
     width = family.width
+    if family is Family.IPV4 and mask_text.isdigit() and len(mask_text) <= 2 \
+            and mask_text[0] != "0" and int(mask_text) <= 32:
+        # the usual spelling, A.B.C.D/NN (a mask of one or two decimal digits)
+        addr = ipv4_to_int(addr_text)
+        if addr is None:
+            return None
+        mask = prefix_to_mask(int(mask_text), 32)
+        return Address(addr & mask, mask, family)
     if family is Family.IPV4:
         addr = ipv4_to_int(addr_text)
         if addr is None:

@@ -105,13 +105,13 @@ class _RangeBuilder:
     """The mutable nf_nat_range2 that libxt_NAT.c's parsers fill in."""
 
     def __init__(self, family: Family):
-        self.flags = NatFlag(0)
+        self.flags = 0  # a plain int while parsing (IntFlag arithmetic is slow)
         self.min_addr = self.max_addr = 0
         self.min_port = self.max_port = self.base_port = 0
         self.family = family
 
     def freeze(self, keep_base: bool = True) -> NatRange:
-        return NatRange(self.flags, self.min_addr, self.max_addr, self.min_port,
+        return NatRange(NatFlag(self.flags), self.min_addr, self.max_addr, self.min_port,
                         self.max_port, self.base_port if keep_base else 0, self.family)
 
 
@@ -123,7 +123,7 @@ def parse_ports(text: str, portok: bool, r: _RangeBuilder, g: Given) -> None:
     """libxt_NAT.c parse_ports(): ``PORT[-PORT[/BASE]]``."""
     if not portok:
         raise g.error("Need TCP, UDP, SCTP or DCCP with port specification")
-    r.flags |= NatFlag.PROTO_SPECIFIED
+    r.flags |= _PROTO_SPECIFIED
     got = strtoui(text, 0, 0, 0xFFFF)
     if got is None:
         port = _service(text)
@@ -156,7 +156,7 @@ def parse_ports(text: str, portok: bool, r: _RangeBuilder, g: Given) -> None:
     base = got[0] if got is not None else _service(arg)
     if base is None:
         raise g.error(f"Port `{arg}' not valid")
-    r.flags |= NatFlag.PROTO_OFFSET
+    r.flags |= _PROTO_OFFSET
     r.base_port = base
 
 
@@ -188,7 +188,7 @@ def parse_to(arg: str, portok: bool, r: _RangeBuilder, g: Given) -> None:
         parse_ports(arg[colon + 1:], portok, r, g)
         if colon in (0, 2):  # "starts with colon or [] colon? No IP info..."
             return
-    r.flags |= NatFlag.MAP_IPS
+    r.flags |= _MAP_IPS
     addr = arg[start:addr_end]
     lo_text, dash, hi_text = addr.partition("-")
     lo = _pton(r.family, lo_text)
@@ -217,11 +217,11 @@ def parse_nat_options(given: list[Given], ctx: RuleContext, ext: str, range_opt:
         elif g.name == "to-ports":
             parse_ports(g.arg, portok(ctx), r, g)
         elif g.name == "random":
-            r.flags |= NatFlag.PROTO_RANDOM
+            r.flags |= _PROTO_RANDOM
         elif g.name == "random-fully":
-            r.flags |= NatFlag.PROTO_RANDOM_FULLY
+            r.flags |= _PROTO_RANDOM_FULLY
         elif g.name == "persistent":
-            r.flags |= NatFlag.PERSISTENT
+            r.flags |= _PERSISTENT
     if mandatory and not any(g.name == range_opt for g in given):
         raise ctx_error(ctx, f"{ext}: option \"--{range_opt}\" must be specified")
     return r
