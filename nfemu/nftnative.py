@@ -14,6 +14,11 @@ iptables-nft-save rebuilds one tcp/udp match from *all* those expressions of the
 
 All of it was observed with iptables 1.8.9 on Linux 6.18 (see tests/test_nftnative.py);
 iptables-legacy keeps the matches as written.
+
+For the packet engine: the IR keeps what iptables-save prints, which is not always what the
+kernel runs. ``! --sport 0:65535`` is stored as a negated full range (which can never
+match) but prints as no port test at all (deduced from the stored comparison, not yet
+checked with packets).
 """
 from __future__ import annotations
 
