@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import Callable
 
 from .engine import EvalContext, TargetResult, Verdict
+from .errors import NfemuError
 from .ir import Goto, Jump, Rule, Table, Verdict as StandardVerdict
 from .packet import Packet
 
@@ -117,7 +118,11 @@ def walk_table(table: Table, chain_name: str, pkt: Packet, ev: EvalContext,
                 return TableResult(Verdict(target.verdict), pkt, tuple(steps))
         else:
             ev.match_index = len(rule.matches)
-            result: TargetResult = target.apply(pkt, ev)
+            apply = getattr(target, "apply", None)
+            if apply is None:
+                raise NotEvaluable(f"-j {target.save_name()} cannot be evaluated by nfemu yet "
+                                   f"({ev.table} {ev.chain} rule {ev.rule})")
+            result: TargetResult = apply(pkt, ev)
             pkt = result.packet
             verdict = result.verdict
             if verdict is Verdict.CONTINUE:
@@ -137,9 +142,17 @@ def _rule_matches(rule: Rule, pkt: Packet, ev: EvalContext) -> bool:
         return False
     for i, m in enumerate(rule.matches):
         ev.match_index = i
-        if not m.match(pkt, ev):
+        evaluate = getattr(m, "match", None)
+        if evaluate is None:
+            raise NotEvaluable(f"-m {m.save_name()} cannot be evaluated by nfemu yet "
+                               f"({ev.table} {ev.chain} rule {ev.rule})")
+        if not evaluate(pkt, ev):
             return False
     return True
+
+
+class NotEvaluable(NfemuError):
+    """A rule uses an extension whose packet semantics nfemu does not model yet."""
 
 
 def _policy(chain, pkt, ev, steps, counters) -> TableResult:
