@@ -39,6 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--no-header", action="store_true", help="omit the '#' comment lines")
     chk = sub.add_parser("check", help="report every reason a real load would reject the file")
     common(chk)
+    trc = sub.add_parser("trace", help="follow a packet through the node's hooks, tables and "
+                                       "chains (experimental: see docs/engine-design.md)")
+    trc.add_argument("file", metavar="RULES", help="iptables-save text of the node; - for stdin")
+    host = trc.add_argument_group("host", "the node's interfaces and routes")
+    host.add_argument("--addrs", metavar="FILE", help="output of `ip -j addr show`")
+    host.add_argument("--routes", metavar="FILE", help="output of `ip -j route show table all`")
+    host.add_argument("--iface", action="append", default=[], metavar="NAME=ADDR/LEN",
+                      help="an interface and its addresses (repeatable)")
+    host.add_argument("--local-ip", action="append", default=[], metavar="ADDR",
+                      help="an address of the node on lo (repeatable)")
+    host.add_argument("--default-gateway", metavar="ADDR", help="the default route's gateway")
+    trc.add_argument("--all", action="store_true",
+                     help="every outcome of the random choices with its exact probability")
+    trc.add_argument("--seed", type=int, help="seed of the random choices (printed when not given)")
+    trc.add_argument("--json", action="store_true", help="machine-readable output")
+    from .packetopts import add_packet_arguments
+    add_packet_arguments(trc)
     return p
 
 
@@ -110,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fmt":
             return cmd_fmt(args)
+        if args.command == "trace":
+            from .tracecli import cmd_trace
+            return cmd_trace(args)
         return cmd_check(args)
     except FileNotFoundError as exc:
         print(f"nfemu: error: {exc.filename}: no such file", file=sys.stderr)

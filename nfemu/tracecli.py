@@ -1,0 +1,103 @@
+"""``nfemu trace``: one packet through a node, as a readable trace or JSON.
+
+JSON (``--json``): ``{"seed", "outcomes": [{"probability": "p/q", "verdict", "where",
+"out_iface", "packet", "path": [{"hook", "table", "chain", "rule", "target"}],
+"events": [{"kind", "hook", "table", "chain", "rule", ...}]}]}``; without ``--all`` there is
+one outcome, sampled with the seed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from .engine import Verdict
+from .errors import LocatedError, NfemuError, ParseError
+from .host import Host
+from .interp import NotEvaluable
+from .node import Node
+from .packetopts import packet_from_args
+from .parse import load_report, read_text
+
+
+def _host(args) -> Host:
+    if args.addrs or args.routes:
+        if not (args.addrs and args.routes):
+            raise ParseError("--addrs and --routes go together")
+        return Host.from_files(args.addrs, args.routes)
+    return Host.from_options(args.iface, args.local_ip, args.default_gateway)
+
+
+def _rule_text(node: Node, step) -> str:
+    if step.rule is None:
+        return f":{step.chain} policy {step.target}"
+    table = node.ruleset.table(step.table)
+    return table.chain(step.chain).rules[step.rule - 1].save()
+
+
+def cmd_trace(args) -> int:
+    text, name = read_text(args.file)
+    report = load_report(text, name)
+    for w in report.warnings:
+        print(w.format(), file=sys.stderr)
+    if report.errors:
+        for e in report.errors:
+            print(e.format(), file=sys.stderr)
+        return 1
+    try:
+        host = _host(args)
+        pkt, ctx = packet_from_args(args)
+    except LocatedError as exc:
+        print(f"nfemu trace: error: {exc.message}", file=sys.stderr)
+        return 2
+    node = Node(report.ruleset, host, seed=args.seed)
+    try:
+        if args.all:
+            outcomes = [(o.probability, o.journey) for o in node.outcomes(
+                pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate)]
+        else:
+            outcomes = [(None, node.trace(pkt, iface=ctx.arrives_on, local=ctx.local,
+                                          ctstate=ctx.ctstate))]
+    except NotEvaluable as exc:
+        print(f"nfemu trace: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"seed": node.seed, "outcomes": [
+            _journey_json(node, p, j) for p, j in outcomes]}, indent=2))
+        return 0
+    if not args.all:
+        print(f"# seed {node.seed} (random choices are sampled; --all gives every outcome)")
+    print(f"packet: {pkt.describe()}" + (f" arriving on {ctx.arrives_on}" if ctx.arrives_on
+                                          else " generated locally"))
+    for probability, journey in outcomes:
+        if probability is not None:
+            print(f"\n== probability {probability} ({float(probability):.6f})")
+        last = None
+        for step in journey.steps:
+            head = (step.hook, step.table)
+            if head != last:
+                print(f"{step.hook} {step.table}")
+                last = head
+            where = f"rule {step.rule}" if step.rule is not None else "policy"
+            print(f"  {step.chain} {where}: {_rule_text(node, step)}")
+        for event in journey.events:
+            print(f"  event {event.kind} at {event.table} {event.chain} rule {event.rule}: "
+                  + ", ".join(f"{k}={v}" for k, v in event.detail.items()))
+        final = journey.packet.describe() if journey.packet is not None else "-"
+        out = f" out {journey.out_iface}" if journey.out_iface else ""
+        note = f" ({journey.note})" if journey.note else ""
+        print(f"verdict {journey.verdict.value}: {journey.where}{out}{note}; packet {final}")
+    return 0
+
+
+def _journey_json(node: Node, probability, journey) -> dict:
+    return {
+        "probability": None if probability is None else str(probability),
+        "verdict": journey.verdict.value, "where": journey.where,
+        "out_iface": journey.out_iface or None, "note": journey.note or None,
+        "packet": journey.packet.describe() if journey.packet is not None else None,
+        "path": [{"hook": s.hook, "table": s.table, "chain": s.chain, "rule": s.rule,
+                  "target": s.target} for s in journey.steps],
+        "events": [{"kind": e.kind, "hook": e.hook, "table": e.table, "chain": e.chain,
+                    "rule": e.rule, **{k: str(v) for k, v in e.detail.items()}}
+                   for e in journey.events],
+    }
