@@ -105,6 +105,7 @@ class EvalContext:
     sock_gid: int | None = None
     events: list = field(default_factory=list)
     chooser: Callable[[Fraction], bool] | None = None
+    hotdrop: bool = False               # a match asked to drop the packet (par->hotdrop)
 
     @property
     def state_key(self) -> tuple:

@@ -93,6 +93,10 @@ def walk_table(table: Table, chain_name: str, pkt: Packet, ev: EvalContext,
         rule = rules[index]
         ev.chain, ev.rule = chain.name, index + 1
         if not _rule_matches(rule, pkt, ev):
+            if ev.hotdrop:  # a match set par->hotdrop: ipt_do_table drops at once
+                ev.hotdrop = False
+                steps.append(Step(ev.hook, table.name, chain.name, index + 1, "HOTDROP"))
+                return TableResult(Verdict.DROP, pkt, tuple(steps))
             index += 1
             continue
         if counters is not None:

@@ -16,9 +16,10 @@ All of it was observed with iptables 1.8.9 on Linux 6.18 (see tests/test_nftnati
 iptables-legacy keeps the matches as written.
 
 For the packet engine: the IR keeps what iptables-save prints, which is not always what the
-kernel runs. ``! --sport 0:65535`` is stored as a negated full range (which can never
-match) but prints as no port test at all (deduced from the stored comparison, not yet
-checked with packets).
+kernel runs (seen with ``nft --debug=netlink``): ``! --sport 22 ! --dport 22`` is one 32-bit
+"not equal" on both ports (matches unless both are equal; fixed in iptables 1.8.11), and
+``--dport 3 -m udp ! --dport 0:1`` runs as two comparisons but prints as ``--dport 2:3``.
+``! --sport 0:65535`` emits no test at all, so printing nothing is what the kernel runs.
 """
 from __future__ import annotations
 

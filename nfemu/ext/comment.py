@@ -16,6 +16,10 @@ class Comment(Match):
     NAME = "comment"
     comment: str = ""
 
+    def match(self, pkt, ev) -> bool:
+        """xt_comment.c comment_mt(): always true."""
+        return True
+
     def save(self) -> str:
         return f" --comment {save_string(self.comment)}"
 

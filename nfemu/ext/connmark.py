@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from .base import ExtSpec, Given, Opt, RuleContext
+from .conntrack import tracked
 from .xtopt import need, parse_val_mask, single
 
 U32 = 0xFFFFFFFF
@@ -22,6 +23,15 @@ class Connmark(Match):
     mark: int = 0
     mask: int = U32
     inv: bool = False
+
+    def match(self, pkt, ev) -> bool:
+        """xt_connmark.c connmark_mt(): no conntrack entry (``nf_ct_get`` NULL: no entry,
+        INVALID or untracked) never matches, even with ``!``; else
+        ``((ct->mark & mask) == mark) ^ invert``."""
+        ct = tracked(ev)
+        if ct is None:
+            return False
+        return ((ct.mark & self.mask) == self.mark) != self.inv
 
     def save(self) -> str:
         value = f"0x{self.mark:x}" if self.mask == U32 else f"0x{self.mark:x}/0x{self.mask:x}"

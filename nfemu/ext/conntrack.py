@@ -51,6 +51,41 @@ class CtDir(enum.IntEnum):
     REPLY = 1
 
 
+#: nf_conntrack_common.h status bits the state test reads
+IPS_SRC_NAT = 1 << 4
+IPS_DST_NAT = 1 << 5
+_CTINFO_BITS = CtState.NEW | CtState.ESTABLISHED | CtState.RELATED
+
+
+def _no_entry(ct) -> bool:
+    return ct is None or bool(ct.state & CtState.INVALID) and not ct.untracked
+
+
+def _untracked(ct) -> bool:
+    return ct is not None and (ct.untracked or bool(ct.state & CtState.UNTRACKED))
+
+
+def tracked(ev):
+    """``nf_ct_get(skb)`` as the matches see it: the CtView, or None when the packet has no
+    entry (``ev.ct`` None, or a view in state INVALID) or is untracked (kernel >= 4.12
+    returns NULL for IP_CT_UNTRACKED)."""
+    ct = ev.ct
+    if ct is None or _untracked(ct) or ct.state & CtState.INVALID:
+        return None
+    return ct
+
+
+def statebit(ev) -> CtState:
+    """XT_CONNTRACK_STATE_BIT(ctinfo) (NEW, ESTABLISHED, RELATED; reply packets count as
+    their state), UNTRACKED for an untracked packet, INVALID when there is no entry."""
+    ct = ev.ct
+    if _untracked(ct):
+        return CtState.UNTRACKED
+    if _no_entry(ct):
+        return CtState.INVALID
+    return CtState(ct.state & _CTINFO_BITS)
+
+
 def states_text(states: CtState, order=STATE_PRINT_ORDER) -> str:
     return ",".join(n for n in order if states & CtState[n])
 
@@ -135,6 +170,56 @@ class Conntrack(Match):
     expires: Range | None = None
     expires_inv: bool = False
     direction: CtDir | None = None
+
+    def match(self, pkt, ev) -> bool:
+        """xt_conntrack.c conntrack_mt() (revision 3, ct_proto_port_check_v3).
+
+        The packet's ``nf_ct_get()`` is ``ev.ct`` (see :func:`statebit`): no entry is INVALID
+        and untracked is UNTRACKED, and in both cases ``ct`` is NULL, so after the --ctstate
+        test the match returns whether --ctstate was given: every other option is then
+        skipped (``--ctstate INVALID --ctproto tcp`` matches a packet without entry; a rule
+        with only --ctproto does not). SNAT/DNAT join the state bits from IPS_SRC_NAT /
+        IPS_DST_NAT. Addresses compare under their masks, ports as inclusive ranges (the
+        tuple's ``u.all``: the ICMP id for ICMP), --ctstatus matches when any listed bit is
+        set, --ctdir ORIGINAL/REPLY by the packet's direction.
+        --ctexpire uses ``ct.expires`` (remaining seconds) when the CtView has it, else 0
+        (what nf_ct_expires gives an unconfirmed entry)."""
+        ct = tracked(ev)
+        if self.state is not None:
+            bits = statebit(ev)
+            if ct is not None:
+                if ct.status & IPS_SRC_NAT or ct.state & CtState.SNAT:
+                    bits |= CtState.SNAT
+                if ct.status & IPS_DST_NAT or ct.state & CtState.DNAT:
+                    bits |= CtState.DNAT
+            if bool(self.state & bits) == self.state_inv:
+                return False
+        if ct is None:
+            return self.state is not None
+        if self.direction is not None and \
+                (not ct.reply) != (self.direction is CtDir.ORIGINAL):
+            return False
+        for value, inv, addr in ((self.origsrc, self.origsrc_inv, ct.orig_src),
+                                 (self.origdst, self.origdst_inv, ct.orig_dst),
+                                 (self.replsrc, self.replsrc_inv, ct.repl_src),
+                                 (self.repldst, self.repldst_inv, ct.repl_dst)):
+            if value is not None and (((addr ^ value[0]) & value[1]) == 0) == inv:
+                return False
+        if self.proto is not None and (ct.proto == self.proto) == self.proto_inv:
+            return False
+        for rng, inv, port in ((self.origsrc_port, self.origsrc_port_inv, ct.orig_sport),
+                               (self.origdst_port, self.origdst_port_inv, ct.orig_dport),
+                               (self.replsrc_port, self.replsrc_port_inv, ct.repl_sport),
+                               (self.repldst_port, self.repldst_port_inv, ct.repl_dport)):
+            if rng is not None and (rng[0] <= port <= rng[1]) == inv:
+                return False
+        if self.status is not None and bool(self.status & ct.status) == self.status_inv:
+            return False
+        if self.expires is not None:
+            expires = getattr(ct, "expires", 0) or 0
+            if (self.expires[0] <= expires <= self.expires[1]) == self.expires_inv:
+                return False
+        return True
 
     def save(self) -> str:
         out = []

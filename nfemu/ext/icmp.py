@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..cnum import strtoui
 from ..ir import Family, Match
 from .base import ExtSpec, Given, Kernel, RuleContext
+from .tcp import hotdrop, l4_avail
 from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
 
 ICMP = 1
@@ -112,6 +113,19 @@ class Icmp(Match):
     code_min: int = 0
     code_max: int = 0xFF
     invert: bool = False
+
+    def match(self, pkt, ev) -> bool:
+        """xt_tcpudp.c icmp_match() / icmp_type_code_match(): type 0xFF matches every type
+        (``any``), else type equal and code in [code_min, code_max], xor ``!``. Non-first
+        fragments never match; an ICMP header under 8 bytes is a hotdrop."""
+        if pkt.frag:
+            return False
+        if pkt.proto != ICMP or l4_avail(pkt) < 8:
+            hotdrop(ev, "icmp: header cut short")
+            return False
+        hit = self.type == 0xFF or (pkt.icmp_type == self.type
+                                    and self.code_min <= pkt.icmp_code <= self.code_max)
+        return hit != self.invert
 
     def save(self) -> str:
         inv = " !" if self.invert else ""

@@ -43,6 +43,20 @@ class Iprange(Match):
     def dst(self) -> tuple[int, int] | None:
         return (self.dst_min, self.dst_max) if self.flags & IprangeFlag.DST else None
 
+    def match(self, pkt, ev) -> bool:
+        """xt_iprange.c iprange_mt4 / iprange_mt6: the address outside [min, max]
+        (inclusive; a reversed range never matches), xor the side's ``!``."""
+        flags = self.flags
+        if flags & IprangeFlag.SRC:
+            outside = pkt.src < self.src_min or pkt.src > self.src_max
+            if outside != bool(flags & IprangeFlag.SRC_INV):
+                return False
+        if flags & IprangeFlag.DST:
+            outside = pkt.dst < self.dst_min or pkt.dst > self.dst_max
+            if outside != bool(flags & IprangeFlag.DST_INV):
+                return False
+        return True
+
     def save(self) -> str:
         text = int_to_ipv4 if self.family is Family.IPV4 else int_to_ipv6
         out = []

@@ -21,6 +21,11 @@ class Length(Match):
     max: int = 0xFFFF
     inv: bool = False
 
+    def match(self, pkt, ev) -> bool:
+        """xt_length.c length_mt / length_mt6: IPv4 ``tot_len``, IPv6 ``payload_len + 40``
+        (both ``pkt.length``) in [min, max], xor ``!``."""
+        return (self.min <= pkt.length <= self.max) != self.inv
+
     def save(self) -> str:
         value = f"{self.min}" if self.min == self.max else f"{self.min}:{self.max}"
         return f"{' !' if self.inv else ''} --length {value}"

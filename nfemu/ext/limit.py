@@ -80,6 +80,40 @@ class Limit(Match):
     avg: int = _through_nft(XT_LIMIT_SCALE * 60 * 60 // 3)
     burst: int = DEFAULT_BURST
 
+    def match(self, pkt, ev) -> bool:
+        """nft_limit.c nft_limit_pkts_eval() / nft_limit_eval(), since iptables-nft 1.8.9
+        stores ``-m limit`` as the native ``limit rate R/UNIT burst B packets`` expression
+        (seen with ``nft --debug=netlink``), not as xt_limit: tokens are nanoseconds.
+        ``rate``/``unit`` are what add_nft_limit() stored (the ones rate_text() prints);
+        cost = unit_ns // rate, bucket size = cost * burst. The bucket
+        (``ev.state.limit[ev.state_key]`` = [tokens, last_ns]) is full when first used (the
+        kernel fills it at load time and caps it at its size, so this equals a rule loaded
+        long enough before the first packet). Each packet: tokens += now - last (capped),
+        last = now; it matches when tokens >= cost (and pays cost). Time is ``ev.now``
+        in nanoseconds (ktime_get_ns), so no HZ rounding is involved."""
+        cost, size = self.bucket()
+        now = round(ev.now * 1_000_000_000)
+        state = ev.state.limit.get(ev.state_key)
+        if state is None:
+            state = ev.state.limit[ev.state_key] = [size, now]
+        tokens = (state[0] + now - state[1]) % (1 << 64)     # u64 arithmetic
+        if tokens > size:
+            tokens = size
+        state[1] = now
+        if tokens - cost >= 0:
+            state[0] = tokens - cost
+            return True
+        state[0] = tokens
+        return False
+
+    def bucket(self) -> tuple[int, int]:
+        """(cost, tokens_max) in nanoseconds, as nft_limit_init()/nft_limit_pkts_init()."""
+        name, mult = _UNITS[unit_index(self.avg, _UNITS)]
+        rate = mult // self.avg
+        nsecs = (mult // XT_LIMIT_SCALE) * 1_000_000_000
+        cost = nsecs // rate
+        return cost, cost * self.burst
+
     def rate_text(self) -> str:
         name, mult = _UNITS[unit_index(self.avg, _UNITS)]
         return f"{mult // self.avg}/{name}"

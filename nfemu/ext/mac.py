@@ -28,6 +28,14 @@ class Mac(Match):
     def text(self) -> str:
         return ":".join(f"{b:02x}" for b in self.addr.to_bytes(6, "big"))
 
+    def match(self, pkt, ev) -> bool:
+        """xt_mac.c mac_mt(): a packet without an Ethernet header (``pkt.in_mac`` None:
+        locally generated, or no link layer) never matches, even with ``!``; else the frame's
+        source address equal, xor ``!``."""
+        if pkt.in_mac is None:
+            return False
+        return (pkt.in_mac == self.addr) != self.inv
+
     def save(self) -> str:
         return f"{' !' if self.inv else ''} --mac-source {self.text()}"
 

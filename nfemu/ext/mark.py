@@ -16,6 +16,11 @@ class Mark(Match):
     mask: int = 0xFFFFFFFF
     invert: bool = False
 
+    def match(self, pkt, ev) -> bool:
+        """xt_mark.c mark_mt(): ``((skb->mark & mask) == mark) ^ invert``. iptables-nft 1.8.9
+        stores it natively (meta mark, bitwise mask, cmp eq/neq): the same test."""
+        return ((pkt.mark & self.mask) == self.mark) != self.invert
+
     def save(self) -> str:
         inv = " !" if self.invert else ""
         if self.mask == 0xFFFFFFFF:

@@ -15,6 +15,7 @@ from ..ir import Match
 from ..protocols import protocol_name
 from .base import ExtSpec, Given, RuleContext
 from .ports import parse_port
+from .tcp import hotdrop, th_ports
 from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 XT_MULTI_PORTS = 15
@@ -35,6 +36,30 @@ class Multiport(Match):
     #: (lo, hi) per entry; a single port is (p, p) and uses one slot, a range two
     ports: tuple[tuple[int, int], ...] = ()
     invert: bool = False
+
+    def match(self, pkt, ev) -> bool:
+        """xt_multiport.c multiport_mt() / ports_match_v1(): the two 16-bit words at the start
+        of the transport header (whatever the protocol); a non-first fragment never matches;
+        a header too short to hold them is a hotdrop. The first listed port or range that
+        matches decides (``true ^ invert``); none: ``invert``."""
+        if pkt.frag:
+            return False
+        ports = th_ports(pkt)
+        if ports is None:
+            hotdrop(ev, "multiport: header cut short")
+            return False
+        src, dst = ports
+        side = self.side
+        for lo, hi in self.ports:
+            if side is Side.SOURCE:
+                hit = lo <= src <= hi
+            elif side is Side.DESTINATION:
+                hit = lo <= dst <= hi
+            else:
+                hit = lo <= src <= hi or lo <= dst <= hi
+            if hit:
+                return not self.invert
+        return self.invert
 
     def save(self) -> str:
         opt = {Side.SOURCE: "--sports", Side.DESTINATION: "--dports", Side.EITHER: "--ports"}

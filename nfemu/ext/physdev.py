@@ -43,6 +43,12 @@ class Physdev(Match):
     physindev: str = ""
     physoutdev: str = ""
 
+    def match(self, pkt, ev) -> bool:
+        """xt_physdev.c physdev_mt() for a packet without bridge information (nfemu models
+        no bridges, so ``nf_bridge_info_exists(skb)`` is always false): every option given
+        without ``!`` fails the match; a rule whose options are all negated matches."""
+        return not (self.bitmask & ~self.invert)
+
     @staticmethod
     def name_matches(pattern: str, name: str) -> bool:
         """xtables_parse_interface()'s mask: ``eth+`` is a prefix, "" matches everything."""

@@ -23,6 +23,8 @@ class PacketType(enum.IntEnum):
     OTHERHOST = 3
 
 
+PACKET_LOOPBACK = 5
+
 # supported_types[] in table order: the first name of a type is the one printed
 _NAMES = (("unicast", PacketType.HOST), ("broadcast", PacketType.BROADCAST),
           ("multicast", PacketType.MULTICAST), ("otherhost", PacketType.OTHERHOST),
@@ -35,6 +37,18 @@ class Pkttype(Match):
     NAME = "pkttype"
     pkttype: PacketType = PacketType.HOST
     inv: bool = False
+
+    def match(self, pkt, ev) -> bool:
+        """xt_pkttype.c pkttype_mt(): ``skb->pkt_type``, except PACKET_LOOPBACK (5, looped
+        back multicast/broadcast), which counts as MULTICAST for an IPv4 224/4 destination
+        or any IPv6 packet (the kernel checks the family only), else BROADCAST; xor ``!``."""
+        kind = pkt.pkttype
+        if kind == PACKET_LOOPBACK:
+            if pkt.family == 6 or (pkt.dst & 0xF0000000) == 0xE0000000:
+                kind = PacketType.MULTICAST
+            else:
+                kind = PacketType.BROADCAST
+        return (kind == self.pkttype) != self.inv
 
     def save(self) -> str:
         name = next(n for n, t in _NAMES if t is self.pkttype)

@@ -12,7 +12,9 @@ iptables cuts a longer name to 199 bytes without a word."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from ..cnum import strtoui_all
 from ..errors import ParseError
@@ -52,6 +54,83 @@ class Recent(Match):
     name: str = "DEFAULT"
     mask: int = 0xFFFFFFFF
     side: Side = Side.SOURCE
+
+    def match(self, pkt, ev) -> bool:
+        """xt_recent.c recent_mt() (with the 2020 fix: --reap never removes the entry this
+        --update is about to refresh).
+
+        Tables live in ``ev.state.recent[name]`` (a :class:`RecentTable`), shared by every
+        rule with that name. The kernel creates a table when the first rule naming it is
+        loaded, with that rule's --mask; here it is created by the first rule evaluated
+        (the same when rules are loaded in chain order and the first one is reached first).
+        At most ip_list_tot = 100 entries; a new entry evicts the least recently set or
+        updated one. Time stamps are jiffies at HZ = 250 (Debian/Ubuntu kernels; Fedora and
+        RHEL use 1000), ``floor(ev.now * 250)``: --seconds compares whole ticks, as the
+        kernel does (``time_after(jiffies - seconds * HZ, stamp)``). The TTL seen is the
+        packet's plus one in FORWARD/POSTROUTING for packets without a local socket
+        ("use TTL as seen before forwarding")."""
+        table = ev.state.recent.get(self.name)
+        nmask = _nstamps_mask(self.hitcount)
+        if table is None:
+            table = ev.state.recent[self.name] = RecentTable(self.mask, nmask)
+        elif nmask > table.nstamps_mask:
+            # the kernel flushes the table when such a rule is loaded; rules are loaded
+            # before any packet, so only the larger stamp arrays matter here
+            table.nstamps_mask = nmask
+            for e in table.entries.values():
+                e.stamps.extend([0] * (nmask + 1 - len(e.stamps)))
+        jiffies = math.floor(ev.now * HZ)
+        addr = pkt.dst if self.side is Side.DEST else pkt.src
+        ttl = pkt.ttl
+        if pkt.oif and not ev.local:
+            ttl = (ttl + 1) & 0xFF
+        key = (pkt.family, addr & table.mask)
+        ret = self.invert
+        cmd = self.command
+        e = table.entries.get(key)
+        if e is not None and self.rttl and not (ttl == e.ttl or ttl == 0 or e.ttl == 0):
+            e = None
+        if e is None:
+            if cmd is not Command.SET:
+                return ret
+            if len(table.entries) >= IP_LIST_TOT:
+                del table.entries[next(iter(table.entries))]     # the LRU head
+            if key in table.entries:    # cannot happen (--set looks up without TTL)
+                del table.entries[key]
+            stamps = [0] * (table.nstamps_mask + 1)
+            stamps[0] = jiffies
+            table.entries[key] = RecentEntry(ttl, stamps, 1, 1)
+            return not ret
+        if cmd is Command.SET:
+            ret = not ret
+        elif cmd is Command.REMOVE:
+            del table.entries[key]
+            return not ret
+        else:                                   # RCHECK or UPDATE
+            time = jiffies - self.seconds * HZ
+            hits = 0
+            for i in range(e.nstamps):
+                if self.seconds and time > e.stamps[i]:          # time_after(time, stamp)
+                    continue
+                hits += 1
+                if not self.hitcount or hits >= self.hitcount:
+                    ret = not ret
+                    break
+            if self.reap:
+                head_key = next(iter(table.entries))
+                head = table.entries[head_key]
+                if not (head is e and cmd is Command.UPDATE and ret):
+                    if time > head.stamps[head.index - 1]:
+                        del table.entries[head_key]
+        if cmd is Command.SET or (cmd is Command.UPDATE and ret):
+            if key in table.entries:            # recent_entry_update()
+                e.index &= table.nstamps_mask
+                e.stamps[e.index] = jiffies
+                e.index += 1
+                e.nstamps = max(e.nstamps, e.index)
+                table.entries.move_to_end(key)
+            e.ttl = ttl
+        return ret
 
     def save(self) -> str:
         out = [f"{' !' if self.invert else ''} --{self.command.name.lower()}"]
@@ -143,3 +222,39 @@ def check(value: Recent, table: str, hooks, rule) -> list[str]:
 
 
 SPEC = ExtSpec("recent", "match", xt_opts(OPTIONS), build, check=check)
+
+
+# ---- evaluation state -------------------------------------------------------------------------
+
+HZ = 250                 # the kernel's jiffies rate assumed for time stamps (see Recent.match)
+IP_LIST_TOT = 100        # xt_recent module parameter ip_list_tot (entries per table)
+IP_PKT_LIST_TOT = 20     # module parameter ip_pkt_list_tot (stamps kept per entry, rounded up)
+
+
+def _nstamps_mask(hitcount: int) -> int:
+    """recent_mt_check(): the stamp ring size - 1 a rule asks of its table."""
+    if IP_PKT_LIST_TOT and hitcount < IP_PKT_LIST_TOT:
+        n = IP_PKT_LIST_TOT
+    elif hitcount:
+        n = hitcount
+    else:
+        return 31
+    return (1 << (n - 1).bit_length()) - 1          # roundup_pow_of_two(n) - 1
+
+
+@dataclass
+class RecentEntry:
+    """struct recent_entry: the last TTL, the stamp ring, its next index and fill."""
+    ttl: int
+    stamps: list
+    index: int
+    nstamps: int
+
+
+@dataclass
+class RecentTable:
+    """struct recent_table: the mask of the rule that created it, the stamp ring size - 1,
+    and the entries by (family, masked address) in LRU order (oldest first)."""
+    mask: int
+    nstamps_mask: int
+    entries: OrderedDict = field(default_factory=OrderedDict)

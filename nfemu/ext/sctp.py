@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..ir import Match
 from .base import ExtSpec, Given, Kernel, Opt, RuleContext
 from .ports import parse_port_range, save_range
+from .tcp import hotdrop, l4_avail
 
 IPPROTO_SCTP = 132
 XT_NUM_SCTP_FLAGS = 4
@@ -58,6 +59,75 @@ class Sctp(Match):
     chunkmap: int = 0                          # bit N set: chunk type N listed
     chunk_flags: tuple[ChunkFlags, ...] = ()
     chunks_inv: bool = False
+
+    def match(self, pkt, ev) -> bool:
+        """xt_sctp.c sctp_mt(): non-first fragments never match; a common header that cannot
+        be read (12 bytes) is a hotdrop; then the port ranges and the chunk test, each xor
+        its ``!`` (SCCHECK), in that order, stopping at the first that fails."""
+        if pkt.frag:
+            return False
+        if pkt.proto != IPPROTO_SCTP or l4_avail(pkt) < 12:
+            hotdrop(ev, "sctp: header cut short")
+            return False
+        if self.sport is not None and \
+                (self.sport[0] <= pkt.sport <= self.sport[1]) == self.sport_inv:
+            return False
+        if self.dport is not None and \
+                (self.dport[0] <= pkt.dport <= self.dport[1]) == self.dport_inv:
+            return False
+        if self.chunk_match is not None:
+            got = self._match_packet(pkt, ev)
+            if got is None:
+                return False                # hotdrop: match_packet returned false
+            if got == self.chunks_inv:
+                return False
+        return True
+
+    def _match_packet(self, pkt, ev) -> bool | None:
+        """match_packet(): walk the chunks (``offset += SCTP_PAD4(length)``) while the offset
+        is inside the packet; a chunk header that cannot be read or has length 0 is a
+        hotdrop (None here). ANY: true at the first listed chunk whose flags pass; ALL: every
+        listed type seen with passing flags; ONLY: false at an unlisted chunk or a listed one
+        whose flags fail."""
+        data = pkt.payload
+        end = l4_avail(pkt) - 12            # skb->len - (thoff + sizeof(sctphdr))
+        kind = self.chunk_match
+        left = self.chunkmap                # chunkmapcopy for ALL
+        off = 0
+        while True:
+            if off + 4 > end or off + 4 > len(data):
+                hotdrop(ev, "sctp: chunk header cut short")
+                return None
+            ctype, cflags = data[off], data[off + 1]
+            length = int.from_bytes(data[off + 2:off + 4], "big")
+            if length == 0:
+                hotdrop(ev, "sctp: chunk of length 0")
+                return None
+            off += (length + 3) & ~3
+            if self.chunkmap >> ctype & 1:
+                ok = self._flags_ok(ctype, cflags)
+                if kind is ChunkMatch.ANY:
+                    if ok:
+                        return True
+                elif kind is ChunkMatch.ALL:
+                    if ok:
+                        left &= ~(1 << ctype)
+                elif not ok:
+                    return False
+            elif kind is ChunkMatch.ONLY:
+                return False
+            if off >= end:
+                break
+        if kind is ChunkMatch.ALL:
+            return left == 0
+        return kind is ChunkMatch.ONLY
+
+    def _flags_ok(self, ctype: int, cflags: int) -> bool:
+        """match_flags(): the first flag test for this chunk type decides; none: true."""
+        for f in self.chunk_flags:
+            if f.chunk == ctype:
+                return (cflags & f.mask) == f.flag
+        return True
 
     def save(self) -> str:
         out = []

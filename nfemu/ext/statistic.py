@@ -12,6 +12,7 @@ import enum
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..cnum import strtoui_all
 from ..errors import ParseError
@@ -33,6 +34,27 @@ class Statistic(Match):
     probability: int = 0     # random: u32 threshold, P = probability / 2**31
     every: int = 0           # nth: N - 1, as the kernel stores it
     packet: int = 0          # nth: initial counter value
+
+    def match(self, pkt, ev) -> bool:
+        """xt_statistic.c statistic_mt(). ``ret`` starts as ``!`` and flips when
+        random: ``(get_random_u32() & 0x7FFFFFFF) < probability``, asked as
+        ``ev.choose(Fraction(probability, 2**31))``;
+        nth: the rule's counter (``ev.state.nth[ev.state_key]``, first set to every - packet
+        as statistic_mt_check does with iptables' ``u.nth.count``) advances
+        ``nval = (oval == every) ? 0 : oval + 1`` on every packet reaching the match, and
+        the packet is the nth one when ``nval == 0``."""
+        if self.mode is Mode.RANDOM:
+            hit = ev.choose(Fraction(self.probability, 1 << 31))
+        else:
+            key = ev.state_key
+            counters = ev.state.nth
+            oval = counters.get(key)
+            if oval is None:
+                oval = self.every - self.packet
+            nval = 0 if oval == self.every else oval + 1
+            counters[key] = nval
+            hit = nval == 0
+        return hit != self.invert
 
     def save(self) -> str:
         inv = " !" if self.invert else ""

@@ -9,6 +9,7 @@ from ..ir import Match
 from ..protocols import UDP
 from .base import ExtSpec, Given, Opt, RuleContext
 from .ports import check_ports_proto, getportbyname, save_ports
+from .tcp import _native_match, hotdrop, l4_avail, port_match
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,21 @@ class Udp(Match):
         """iptables-nft turns a udp match with a port test into native expressions."""
         return bool(self.sport != (0, 0xFFFF) or self.sport_inv or self.dport != (0, 0xFFFF)
                     or self.dport_inv)
+
+    def match(self, pkt, ev) -> bool:
+        """xt_tcpudp.c udp_mt() for an xtables match (a udp match without port tests); a
+        native one (iptables-nft 1.8.9, see Tcp.match and nfemu/nftnative.py) is payload
+        comparisons: no protocol test of its own, a fragment or short header makes the rule
+        not match (no hotdrop), ``! --sport A ! --dport B`` is one 32-bit "not equal"."""
+        if self.native:
+            return _native_match(self, pkt, False)
+        if pkt.frag:
+            return False                           # udp_mt: must not be a fragment
+        if pkt.proto != UDP or l4_avail(pkt) < 8:
+            hotdrop(ev, "udp: header cut short")   # "Dropping evil UDP tinygram"
+            return False
+        return (port_match(*self.sport, pkt.sport, self.sport_inv)
+                and port_match(*self.dport, pkt.dport, self.dport_inv))
 
     def save(self) -> str:
         return "".join(save_ports(self.sport, self.sport_inv, self.dport, self.dport_inv))
