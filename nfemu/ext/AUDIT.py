@@ -9,7 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
+from ..util import int_to_ipv4, int_to_ipv6
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
@@ -32,6 +34,20 @@ class Audit(Target):
 
     def save(self) -> str:
         return f" --type {self.type.name.lower()}"
+
+    def apply(self, pkt, ev):
+        """xt_AUDIT.c audit_tg(): an AUDIT_NETFILTER_PKT record ``mark=%#x saddr=.. daddr=..
+        proto=..`` (when auditing is enabled), recorded as an AUDIT event; XT_CONTINUE. The
+        --type value is no longer part of the record in current kernels; it is kept in the
+        event."""
+        mark = f"{pkt.mark:#x}" if pkt.mark else "0"
+        if pkt.family == 4:
+            addrs = f"saddr={int_to_ipv4(pkt.src)} daddr={int_to_ipv4(pkt.dst)}"
+        else:
+            addrs = f"saddr={int_to_ipv6(pkt.src)} daddr={int_to_ipv6(pkt.dst)}"
+        ev.record("AUDIT", type=self.type.name.lower(),
+                  record=f"mark={mark} {addrs} proto={pkt.proto}")
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
 
 OPTIONS = (XtOpt("type", 0, mand=True),)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
@@ -30,6 +31,12 @@ class Checksum(Target):
 
     def save(self) -> str:
         return " --checksum-fill" if self.operation & ChecksumOp.FILL else ""
+
+    def apply(self, pkt, ev):
+        """xt_CHECKSUM.c checksum_tg(): completes a CHECKSUM_PARTIAL checksum; a Packet's
+        checksums are always complete (recomputed when written), so nothing changes.
+        XT_CONTINUE."""
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
 
 OPTIONS = (XtOpt("checksum-fill", 0, nargs=0, mand=True),)

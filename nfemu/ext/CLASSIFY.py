@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..cnum import ULONG_MAX
+from .. import engine as _engine
 from ..ir import Target
 from .base import FWD, OUT, POST, ExtSpec, Given, Kernel, RuleContext
 from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
@@ -67,6 +68,13 @@ class Classify(Target):
 
     def save(self) -> str:
         return f" --set-class {self.priority >> 16:04x}:{self.priority & 0xFFFF:04x}"
+
+    def apply(self, pkt, ev):
+        """xt_CLASSIFY.c classify_tg(): ``skb->priority = info->priority``; XT_CONTINUE. The
+        Packet has no priority field, so the new priority is recorded as a CLASSIFY event."""
+        ev.record("CLASSIFY",
+                  priority=f"{self.priority >> 16:x}:{self.priority & 0xFFFF:x}")
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
 
 OPTIONS = (XtOpt("set-class", 0, mand=True),)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .xtopt import (
@@ -57,6 +58,32 @@ class Connmark(Target):
             out += f" --{'left' if self.shift_dir is ShiftDir.LEFT else 'right'}-shift-mark " \
                    f"{self.shift_bits}"
         return out
+
+    def _shift(self, value: int) -> int:
+        # u32 shift by a variable count: x86 SHL/SHR use the count modulo 32, so a shift by
+        # 32 (the largest value userspace accepts) leaves the value as it is
+        bits = self.shift_bits & 31
+        if self.shift_dir is ShiftDir.RIGHT:
+            return value >> bits
+        return (value << bits) & U32
+
+    def apply(self, pkt, ev):
+        """xt_connmark.c connmark_tg_shift() (revision 2): without a conntrack entry
+        (``ev.ct`` None or untracked: nf_ct_get() is NULL) nothing happens. SET:
+        ``ctmark = shift((ctmark & ~ctmask) ^ ctmark_value)``; SAVE:
+        ``ctmark = (ctmark & ~ctmask) ^ shift(mark & nfmask)``; RESTORE:
+        ``mark = (mark & ~nfmask) ^ shift(ctmark & ctmask)``. XT_CONTINUE."""
+        ct = ev.ct
+        if ct is not None and not ct.untracked:
+            if self.mode is ConnmarkMode.SET:
+                ct.mark = self._shift((ct.mark & ~self.ctmask & U32) ^ self.ctmark)
+            elif self.mode is ConnmarkMode.SAVE:
+                ct.mark = (ct.mark & ~self.ctmask & U32) ^ self._shift(pkt.mark & self.nfmask)
+            else:
+                mark = (pkt.mark & ~self.nfmask & U32) ^ self._shift(ct.mark & self.ctmask)
+                if mark != pkt.mark:
+                    pkt = pkt.replace(mark=mark)
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
 
 # connmark_tg_opts_v2 in table order, with the option ids of libxt_CONNMARK.c (O_SET_MARK = 0,

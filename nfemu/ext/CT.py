@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..cnum import strtoui_all
 from ..ir import Target
 from ..protocols import TCP, UDP
@@ -120,6 +121,51 @@ class Ct(Target):
         return out
 
 
+    def apply(self, pkt, ev):
+        """xt_CT.c xt_ct_target_v1() -> xt_ct_target(); XT_CONTINUE.
+
+        A packet that already has a conntrack reference is left alone ("Previously seen
+        (loopback)? Ignore."): in nfemu that is a packet coming back in through lo in
+        PREROUTING (its OUTPUT path attached one). --notrack attaches the untracked entry:
+        ``ev.ct`` becomes untracked (state UNTRACKED), so conntrack, ctstate and NAT see it
+        as such. Otherwise the template's zone (``--zone mark``: the low 16 bits of the
+        packet mark, nf_ct_zone_tmpl) and, for a new connection, its helper go to ``ev.ct``;
+        timeout policies and event masks are recorded only."""
+        return _ct_target(self, pkt, ev)
+
+
+def _ct_target(value, pkt, ev):
+    TargetResult, Verdict = _engine.TargetResult, _engine.Verdict
+    if ev.hook == PRE and pkt.iif == "lo":
+        return TargetResult(Verdict.CONTINUE, pkt)
+    ct = ev.ct
+    if value.notrack:
+        if ct is not None:
+            ct.untracked = True
+            ct.state = _engine.CtState.UNTRACKED
+        ev.record("NOTRACK")
+        return TargetResult(Verdict.CONTINUE, pkt)
+    flags = value.flags
+    zone = (pkt.mark & 0xFFFF) if flags & CtFlag.ZONE_MARK else value.zone
+    detail: dict = {}
+    if zone or flags & CtFlag.ZONE_MARK:
+        detail["zone"] = zone
+        if ct is not None and not ct.untracked:
+            ct.zone = zone
+    if value.helper:
+        detail["helper"] = value.helper
+        if ct is not None and not ct.untracked and ct.state & _engine.CtState.NEW:
+            ct.helper = value.helper
+    if value.timeout:
+        detail["timeout"] = value.timeout
+    if value.ct_events:
+        detail["ctevents"] = _events_text(value.ct_events, CT_EVENT_NAMES)
+    if value.exp_events:
+        detail["expevents"] = _events_text(value.exp_events, EXP_EVENT_NAMES)
+    ev.record("CT", **detail)
+    return TargetResult(Verdict.CONTINUE, pkt)
+
+
 @dataclass(frozen=True, slots=True)
 class Notrack(Target):
     """``-j NOTRACK``: CT with --notrack, printed under its own name."""
@@ -130,6 +176,10 @@ class Notrack(Target):
     @property
     def notrack(self) -> bool:
         return True
+
+    def apply(self, pkt, ev):
+        """xt_CT.c notrack_tg(): as CT --notrack (see Ct.apply)."""
+        return _ct_target(self, pkt, ev)
 
 
 def _parse_events(g: Given, names) -> int:

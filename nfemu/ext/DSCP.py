@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .dscp import XT_DSCP_MAX, class_to_dscp
@@ -29,6 +30,13 @@ class DscpTarget(Target):
 
     def save(self) -> str:
         return f" --set-dscp 0x{self.dscp:02x}"
+
+    def apply(self, pkt, ev):
+        """xt_DSCP.c dscp_tg()/dscp_tg6(): when the DSCP differs, ``tos = (tos & 0x03) |
+        dscp << 2`` (ECN bits kept); XT_CONTINUE."""
+        if (pkt.tos >> 2) != self.dscp:
+            pkt = pkt.replace(tos=(pkt.tos & 0x03) | (self.dscp << 2))
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
 
 def build(given: list[Given], ctx: RuleContext) -> DscpTarget:

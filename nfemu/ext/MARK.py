@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .xtopt import (
@@ -37,9 +38,17 @@ class Mark(Target):
     def save(self) -> str:
         return f" --set-xmark 0x{self.value:x}/0x{self.mask:x}"
 
-    def apply(self, mark: int) -> int:
+    def new_mark(self, mark: int) -> int:
         """The packet mark after this target (mark_tg)."""
         return ((mark & ~self.mask) ^ self.value) & U32
+
+    def apply(self, pkt, ev=None):
+        """xt_mark.c mark_tg(): ``skb->mark = (skb->mark & ~info->mask) ^ info->mark``;
+        XT_CONTINUE. Given a plain int (the older helper form), returns the new mark."""
+        if isinstance(pkt, int):
+            return self.new_mark(pkt)
+        return _engine.TargetResult(_engine.Verdict.CONTINUE,
+                                    pkt.replace(mark=self.new_mark(pkt.mark)))
 
 
 # option ids in libxt_MARK.c (O_SET_MARK, O_SET_XMARK, O_AND_MARK, O_OR_MARK, O_XOR_MARK) in

@@ -23,8 +23,10 @@ import enum
 import socket
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..cnum import strtoui
 from ..ir import Family, Target
+from ..jhash import find_best_ip
 from ..util import int_to_ipv4, int_to_ipv6
 from .base import IN, OUT, POST, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
 from .ports import SERVICES_ANY
@@ -236,6 +238,10 @@ class Dnat(Target):
     def save(self) -> str:
         return self.range.save("to-destination")
 
+    def apply(self, pkt, ev):
+        """xt_nat.c xt_dnat_target_v2(): nf_nat_setup_info(ct, range, NF_NAT_MANIP_DST)."""
+        return nat_setup(pkt, ev, self.range, MANIP_DST, "DNAT")
+
 
 @dataclass(frozen=True, slots=True)
 class Snat(Target):
@@ -245,6 +251,221 @@ class Snat(Target):
 
     def save(self) -> str:
         return self.range.save("to-source")
+
+    def apply(self, pkt, ev):
+        """xt_nat.c xt_snat_target_v0/v1(): nf_nat_setup_info(ct, range, NF_NAT_MANIP_SRC).
+        The IPv4 revision 0 range has no base port (``base_port`` is 0 in the IR, as in the
+        kernel's converted range), so a ``/BASE`` shift counts from port 0."""
+        return nat_setup(pkt, ev, self.range, MANIP_SRC, "SNAT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation: net/netfilter/nf_nat_core.c for the first packet of a connection.
+#
+# nf_nat_setup_info() -> get_unique_tuple() -> find_best_ips_proto() and
+# nf_nat_l4proto_unique_tuple(), with nothing else in the conntrack table: nf_nat_used_tuple()
+# is always false and find_appropriate_src() finds no earlier mapping. What that leaves:
+#
+# * SNAT without --random/--random-fully: a tuple whose source (address, and port when
+#   --to-source gave ports) is already inside the range is kept as it is.
+# * The address: the only one of a single-address range, else find_best_ips_proto()'s
+#   jhash2 choice (nfemu/jhash.py), reproducible and exact.
+# * The port (ICMP: the echo id): kept when it is inside the given port range (or no port
+#   range was given) and neither --random nor --random-fully is set; a DNAT without ports
+#   never changes the port. Otherwise nf_nat_l4proto_unique_tuple() picks
+#   ``min + off % range_size`` with ``off = port - base`` for a ``/BASE`` shift (exact) or
+#   ``off = get_random_u16()``. That random offset is NOT enumerated through ev.choose (a
+#   kube MASQUERADE --random-fully would make 64,512 outcomes of every packet): nfemu takes
+#   the packet's own port when it lies in the candidate range (a choice of nonzero
+#   probability), else the range start, and says so in the event (``random_port``).
+# * SNAT without a port range on that path uses the kernel's classes: 1-511, 600-1023 or
+#   1024-65535 after the original port.
+# Ports exist for tcp, udp and sctp packets (the kernel also rewrites udplite and dccp, whose
+# headers the Packet does not model) and not in non-first fragments (conntrack reassembles
+# before NAT in the kernel). ICMP errors are rewritten in the outer header only.
+
+MANIP_SRC, MANIP_DST = "src", "dst"
+IPS_SRC_NAT, IPS_DST_NAT = 1 << 4, 1 << 5
+IPS_SRC_NAT_DONE, IPS_DST_NAT_DONE = 1 << 7, 1 << 8
+_RANDOM_ALL = _PROTO_RANDOM | _PROTO_RANDOM_FULLY
+_L4_PORTS = frozenset({6, 17, 132})          # the packet has sport/dport
+_ICMP_PROTOS = frozenset({1, 58})
+# icmp_manip_pkt()/icmpv6_manip_pkt(): the types whose echo id NAT rewrites
+_ICMP_ID_TYPES = {1: frozenset({0, 8, 13, 14, 15, 16, 17, 18}), 58: frozenset({128, 129})}
+
+
+def _l4_key(pkt, manip: str) -> int | None:
+    """The manipulable part of the tuple: the port of the manip's side, or the ICMP id
+    (tuple->src.u.icmp.id, the same for either side); None when the protocol has none."""
+    if pkt.frag:
+        return None
+    if pkt.proto in _L4_PORTS:
+        return pkt.sport if manip == MANIP_SRC else pkt.dport
+    if pkt.proto in _ICMP_PROTOS:
+        return pkt.icmp_rest >> 16
+    return None
+
+
+def _addr_in_range(addr: int, r: NatRange) -> bool:
+    """nf_nat_inet_in_range() (host-order / memcmp comparison)."""
+    return r.min_addr <= addr <= r.max_addr
+
+
+def _key_in_range(key: int | None, r: NatRange) -> bool:
+    """l4proto_in_range(): protocols without a key are always in range."""
+    return key is None or r.min_port <= key <= r.max_port
+
+
+def _unique_key(proto: int, key: int, r: NatRange, manip: str) -> tuple[int, tuple | None]:
+    """nf_nat_l4proto_unique_tuple() for a table with no other connection (the first
+    candidate is free). Returns the key and, when the kernel's offset is random, the
+    candidate range (first, last) that nfemu chose from deterministically."""
+    f = int(r.flags)
+    if proto in _ICMP_PROTOS:
+        if not f & _PROTO_SPECIFIED:
+            lo, size = 0, 65536
+        else:
+            lo, size = r.min_port, (r.max_port - r.min_port + 1) & 0xFFFFFFFF
+    else:
+        if not f & _PROTO_SPECIFIED:
+            if manip == MANIP_DST:              # "If it's dst rewrite, can't change port"
+                return key, None
+            if key < 1024:
+                lo, size = (1, 511) if key < 512 else (600, 1023 - 600 + 1)
+            else:
+                lo, size = 1024, 65535 - 1024 + 1
+        else:
+            lo, hi = r.min_port, r.max_port
+            if hi < lo:
+                lo, hi = hi, lo
+            size = hi - lo + 1
+    if f & _PROTO_OFFSET:
+        off = (key - r.base_port) & 0xFFFF
+        return (lo + off % size) & 0xFFFF, None
+    # off = get_random_u16(): deterministic representative (see above)
+    if size == 1:
+        return lo & 0xFFFF, None                  # one candidate: no choice at all
+    last = min(lo + size - 1, 0xFFFF)
+    return (key if lo <= key <= last else lo), (lo, last)
+
+
+def unique_tuple(pkt, r: NatRange, manip: str, zone: int = 0):
+    """get_unique_tuple(): the new (address, key) of the manip's side and the random port
+    range when the port was a random choice (None otherwise)."""
+    f = int(r.flags)
+    addr = pkt.src if manip == MANIP_SRC else pkt.dst
+    key = _l4_key(pkt, manip)
+    # 1) SNAT: the original tuple, when it is already in the range
+    if manip == MANIP_SRC and not f & _RANDOM_ALL:
+        # in_range() always tests the source side (NF_NAT_MANIP_SRC)
+        if (not f & _MAP_IPS or _addr_in_range(pkt.src, r)) and (
+                not f & _PROTO_SPECIFIED or _key_in_range(_l4_key(pkt, MANIP_SRC), r)):
+            return addr, key, None
+    # 2) the address
+    if f & _MAP_IPS:
+        addr = find_best_ip(pkt.src, pkt.dst, r.min_addr, r.max_addr, pkt.family,
+                            manip == MANIP_SRC, bool(f & _PERSISTENT), zone)
+    # 3) keep the port when it is in range (a single-connection table has no clash)
+    if not f & _RANDOM_ALL:
+        if f & _PROTO_SPECIFIED:
+            if not f & _PROTO_OFFSET and _key_in_range(key, r):
+                return addr, key, None
+        else:
+            return addr, key, None
+    if key is None:
+        return addr, key, None
+    key, random_range = _unique_key(pkt.proto, key, r, manip)
+    return addr, key, random_range
+
+
+def hook_manip(hook: str) -> str:
+    """HOOK2MANIP(): POSTROUTING and INPUT decide the source, PREROUTING and OUTPUT the
+    destination."""
+    return MANIP_SRC if hook in (POST, IN) else MANIP_DST
+
+
+def not_evaluable(message: str) -> Exception:
+    from ..interp import NotEvaluable  # late: interp imports the engine
+    return NotEvaluable(message)
+
+
+def _addr_text(addr: int, family: int) -> str:
+    return int_to_ipv4(addr) if family == 4 else int_to_ipv6(addr)
+
+
+def nat_setup(pkt, ev, r: NatRange, manip: str, kind: str, by: str | None = None):
+    """nf_nat_setup_info() for this packet's connection, then the rewrite nf_nat_packet()
+    makes after the nat hook: the packet with its new source or destination, verdict ACCEPT
+    (NF_ACCEPT). The binding is recorded as an event ``kind``; ``ev.ct`` (when tracked)
+    gets the reply tuple, the IPS_*_NAT(_DONE) status bits, the SNAT/DNAT ctstate bits (only
+    when the tuple changed, as xt_conntrack tests IPS_SRC_NAT/IPS_DST_NAT) and
+    snat_done/dnat_done. A manip already decided for the connection is the kernel's
+    WARN_ON(nf_nat_initialized()) -> NF_DROP."""
+    Verdict, TargetResult = _engine.Verdict, _engine.TargetResult
+    ct = ev.ct
+    if ct is not None and ct.untracked:
+        ct = None
+    if ct is not None and (ct.snat_done if manip == MANIP_SRC else ct.dnat_done):
+        ev.record(kind, **({"by": by} if by else {}),
+                  error="NAT manip already set up for this connection (kernel: "
+                        "WARN_ON(nf_nat_initialized) -> NF_DROP)")
+        return TargetResult(Verdict.DROP, pkt)
+    zone = ct.zone if ct is not None else 0
+    addr, key, random_range = unique_tuple(pkt, r, manip, zone)
+    changes: dict = {}
+    if manip == MANIP_SRC:
+        if addr != pkt.src:
+            changes["src"] = addr
+        if key is not None and pkt.proto in _L4_PORTS and key != pkt.sport:
+            changes["sport"] = key
+    else:
+        if addr != pkt.dst:
+            changes["dst"] = addr
+        if key is not None and pkt.proto in _L4_PORTS and key != pkt.dport:
+            changes["dport"] = key
+    if (key is not None and pkt.proto in _ICMP_PROTOS and key != pkt.icmp_rest >> 16
+            and pkt.icmp_type in _ICMP_ID_TYPES[pkt.proto]):
+        changes["icmp_rest"] = (key << 16) | (pkt.icmp_rest & 0xFFFF)
+    changed = bool(changes) or (key is not None and pkt.proto in _ICMP_PROTOS
+                                and key != pkt.icmp_rest >> 16)
+    new = pkt.replace(**changes) if changes else pkt
+    if ct is not None:
+        if changed:
+            # nf_conntrack_alter_reply(ct, invert(new_tuple))
+            if manip == MANIP_SRC:
+                ct.repl_dst = addr
+                if pkt.proto in _L4_PORTS and key is not None:
+                    ct.repl_dport = key
+                ct.status |= IPS_SRC_NAT
+                ct.state |= _engine.CtState.SNAT
+            else:
+                ct.repl_src = addr
+                if pkt.proto in _L4_PORTS and key is not None:
+                    ct.repl_sport = key
+                ct.status |= IPS_DST_NAT
+                ct.state |= _engine.CtState.DNAT
+        if manip == MANIP_SRC:
+            ct.status |= IPS_SRC_NAT_DONE
+            ct.snat_done = True
+        else:
+            ct.status |= IPS_DST_NAT_DONE
+            ct.dnat_done = True
+    to = _addr_text(addr, pkt.family)
+    if key is not None and pkt.proto in _L4_PORTS:
+        to = (f"[{to}]" if pkt.family == 6 else to) + f":{key}"
+    detail: dict = {"to": to}
+    if by is not None:
+        detail["by"] = by
+    if r.flags & (_MAP_IPS | _PROTO_SPECIFIED):
+        detail["range"] = r.text()
+    if random_range is not None:
+        detail["random_port"] = (f"{random_range[0]}-{random_range[1]} (the kernel draws "
+                                 "get_random_u16(); nfemu keeps the packet's port when in "
+                                 "range, else the first)")
+    if not changed:
+        detail["unchanged"] = True
+    ev.record(kind, **detail)
+    return TargetResult(Verdict.ACCEPT, new)
 
 
 def build_dnat(given: list[Given], ctx: RuleContext) -> Dnat:

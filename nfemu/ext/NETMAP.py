@@ -20,7 +20,7 @@ from ..cnum import strtoui_all
 from ..ir import Family, Target
 from ..util import int_to_ipv4, int_to_ipv6, ipv6_to_int, mask_to_prefix, prefix_to_mask
 from .base import IN, OUT, POST, PRE, ExtSpec, Given, Kernel, Opt, RuleContext
-from .NAT import NAT_TABLES, NatFlag, NatRange
+from .NAT import MANIP_DST, NAT_TABLES, NatFlag, NatRange, hook_manip, nat_setup
 from .xtopt import check_once, ctx_error
 
 _ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
@@ -68,6 +68,22 @@ class Netmap(Target):
         to_text = int_to_ipv4 if r.family is Family.IPV4 else int_to_ipv6
         bits = mask_to_prefix(mask, width)
         return f" --to {to_text(r.min_addr)}/{bits if bits is not None else to_text(mask)}"
+
+    def apply(self, pkt, ev):
+        """xt_NETMAP.c netmap_tg4()/netmap_tg6(): ``netmask = ~(min ^ max)``; the new address
+        keeps the host part of the packet's destination (PREROUTING, OUTPUT) or source
+        (INPUT, POSTROUTING) and takes the network part of ``min``; then nf_nat_setup_info()
+        with that single address for the hook's manip (HOOK2MANIP)."""
+        r = self.range
+        full = (1 << r.family.width) - 1
+        netmask = full ^ (r.min_addr ^ r.max_addr)
+        manip = hook_manip(ev.hook)
+        old = pkt.dst if manip == MANIP_DST else pkt.src
+        new = (old & ~netmask & full) | (r.min_addr & netmask)
+        newrange = NatRange(NatFlag(int(r.flags) | int(NatFlag.MAP_IPS)), new, new,
+                            r.min_port, r.max_port, 0, r.family)
+        return nat_setup(pkt, ev, newrange, manip, "DNAT" if manip == MANIP_DST else "SNAT",
+                         by="NETMAP")
 
 
 def build(given: list[Given], ctx: RuleContext) -> Netmap:

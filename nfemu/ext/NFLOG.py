@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from ..util import save_string
 from .base import ExtSpec, Given, Kernel, RuleContext
-from .LOG import truncate_bytes
+from .LOG import log_line, truncate_bytes
 from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 PREFIX_SIZE = 128  # NF_LOG_PREFIXLEN of the nft log expression
@@ -34,6 +35,21 @@ class Nflog(Target):
     prefix: str = ""
     size: int | None = None      # snap length; None: whole packet
     threshold: int = 0
+
+    def apply(self, pkt, ev):
+        """xt_NFLOG.c nflog_tg() (under iptables-nft the nft ``log group`` expression, same
+        effect): the packet goes to nfnetlink_log group ``group`` (copy range ``size``,
+        batching ``threshold``); XT_CONTINUE. Recorded as an NFLOG event whose ``line``
+        describes the packet in the syslog logger's words (what ulogd would print; the
+        kernel itself prints nothing)."""
+        detail = {"group": self.group, "prefix": self.prefix}
+        if self.size is not None:
+            detail["size"] = self.size
+        if self.threshold:
+            detail["threshold"] = self.threshold
+        detail["line"] = self.prefix + log_line(pkt, ev)
+        ev.record("NFLOG", **detail)
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
     def save(self) -> str:
         out = ""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from .base import ExtSpec, Given, RuleContext
 from .xtopt import XtOpt, parse_uint_opt, parse_uint_range, xt_fcheck, xt_opts, xt_parse
@@ -42,6 +43,26 @@ class Nfqueue(Target):
     @property
     def bypass(self) -> bool:
         return bool(self.flags & NfqFlag.BYPASS)
+
+    def apply(self, pkt, ev):
+        """xt_NFQUEUE.c nfqueue_tg_v3(): NF_QUEUE_NR(queue), with
+        NF_VERDICT_FLAG_QUEUE_BYPASS for --queue-bypass. The verdict is QUEUE: nfemu takes a
+        program to be listening, and what it answers is outside the model. With
+        --queue-balance the queue is nfqueue_hash() of the addresses under a boot-time random
+        seed (or the CPU number with --queue-cpu-fanout), so only the range is recorded.
+        Without a listener the kernel drops the packet, or with --queue-bypass lets it go
+        on to the next table (nf_hook_slow: nf_queue() returns 1), which the event notes."""
+        detail: dict = {}
+        if self.queues_total > 1:
+            detail["queue"] = f"{self.queuenum}-{self.queuenum + self.queues_total - 1}"
+            detail["chosen_by"] = ("cpu" if self.flags & NfqFlag.CPU_FANOUT
+                                   else "hash of the addresses (random seed)")
+        else:
+            detail["queue"] = self.queuenum
+        detail["no_listener"] = ("accepted by this table (--queue-bypass)" if self.bypass
+                                 else "dropped")
+        ev.record("NFQUEUE", **detail)
+        return _engine.TargetResult(_engine.Verdict.QUEUE, pkt)
 
     def save(self) -> str:
         if self.queues_total > 1:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .. import engine as _engine
+from ..host import RouteType
 from ..ir import Family, Target
+from ..util import int_to_ipv4, int_to_ipv6
 from ..protocols import TCP
 from .base import FWD, IN, OUT, ExtSpec, Given, Kernel, Opt, RuleContext
 from .xtopt import check_once
@@ -93,6 +96,124 @@ class Reject(Target):
             if value == self.reject_with:
                 return f" --reject-with {name}"
         return ""  # pragma: no cover - build never stores another value
+
+    def apply(self, pkt, ev):
+        """ipt_REJECT.c reject_tg() / ip6t_REJECT.c reject_tg6(): NF_DROP, after sending an
+        ICMP error (nf_send_unreach -> icmp_send) or a TCP reset (nf_send_reset). Recorded as
+        a REJECT event: ``with`` (the type) and ``reply`` (what is sent back, or why nothing
+        is; see reject_reply). Checksums are taken as valid (nf_ip_checksum would refuse to
+        answer a corrupt segment) and ICMP rate limiting as not reached (one packet)."""
+        name = next((n for v, n, _a in (_NAMES4 if self.family is Family.IPV4 else _NAMES6)
+                     if v == self.reject_with), str(int(self.reject_with)))
+        ev.record("REJECT", **{"with": name, "reply": reject_reply(self, pkt, ev)})
+        return _engine.TargetResult(_engine.Verdict.DROP, pkt)
+
+
+# ICMP codes each type sends (ipt_REJECT.c reject_tg, ip6t_REJECT.c reject_tg6)
+_ICMP4 = {
+    RejectWith.ICMP_NET_UNREACHABLE: (0, "net-unreachable"),
+    RejectWith.ICMP_HOST_UNREACHABLE: (1, "host-unreachable"),
+    RejectWith.ICMP_PROT_UNREACHABLE: (2, "protocol-unreachable"),
+    RejectWith.ICMP_PORT_UNREACHABLE: (3, "port-unreachable"),
+    RejectWith.ICMP_NET_PROHIBITED: (9, "net-prohibited"),
+    RejectWith.ICMP_HOST_PROHIBITED: (10, "host-prohibited"),
+    RejectWith.ICMP_ADMIN_PROHIBITED: (13, "admin-prohibited"),
+}
+_ICMP6 = {
+    Reject6With.ICMP6_NO_ROUTE: (0, "no-route"),
+    Reject6With.ICMP6_ADM_PROHIBITED: (1, "adm-prohibited"),
+    Reject6With.ICMP6_NOT_NEIGHBOUR: (2, "beyond-scope"),
+    Reject6With.ICMP6_ADDR_UNREACH: (3, "addr-unreachable"),
+    Reject6With.ICMP6_PORT_UNREACH: (4, "port-unreachable"),
+    Reject6With.ICMP6_POLICY_FAIL: (5, "policy-fail"),
+    Reject6With.ICMP6_REJECT_ROUTE: (6, "reject-route"),
+}
+# icmp_pointers[].error (net/ipv4/icmp.c): the ICMP error types; NR_ICMP_TYPES is 18
+_ICMP_ERROR_TYPES = frozenset({3, 4, 5, 11, 12})
+NR_ICMP_TYPES = 18
+
+
+def _v6_multicast(addr: int) -> bool:
+    return addr >> 120 == 0xFF
+
+
+def _bcast_or_mcast(pkt, ev) -> bool:
+    """rt->rt_flags & (RTCF_BROADCAST | RTCF_MULTICAST) of the packet's route."""
+    if pkt.family == 6:
+        return _v6_multicast(pkt.dst)
+    return ev.host.addr_type(pkt.dst) in (RouteType.BROADCAST, RouteType.MULTICAST)
+
+
+def _addr(addr: int, family: int) -> str:
+    return int_to_ipv4(addr) if family == 4 else int_to_ipv6(addr)
+
+
+def _tcp_reset(pkt, ev) -> str:
+    """nf_send_reset()/nf_send_reset6() (nf_reject_ip_tcphdr_get, nf_reject_ip_tcphdr_put)."""
+    if pkt.proto != TCP or pkt.frag != 0:
+        return "none: not the first fragment of a TCP segment"
+    if pkt.tcp_flags & 0x04:
+        return "none: no RST for a RST"
+    if _bcast_or_mcast(pkt, ev):
+        return "none: the packet was sent to a broadcast or multicast address"
+    to = _addr(pkt.src, pkt.family)
+    frm = _addr(pkt.dst, pkt.family)
+    if pkt.tcp_flags & 0x10:                           # ACK: seq = the ACK it carried
+        seq, ack, flags = pkt.tcp_ack, 0, "R"
+    else:
+        data = pkt.length - pkt.header_len - 20 - len(pkt.tcp_options)
+        seq = 0
+        ack = (pkt.tcp_seq + bool(pkt.tcp_flags & 0x02) + bool(pkt.tcp_flags & 0x01)
+               + data) & 0xFFFFFFFF
+        flags = "R."
+    return (f"TCP RST [{flags}] {frm}:{pkt.dport} > {to}:{pkt.sport} seq {seq}"
+            + (f" ack {ack}" if flags == "R." else ""))
+
+
+def reject_reply(value: Reject, pkt, ev) -> str:
+    """What REJECT sends back, or why it sends nothing (the packet is dropped either way):
+
+    * tcp-reset: nothing for a non-first fragment, a RST, or a packet to a broadcast or
+      multicast address; otherwise a RST from the packet's destination: with the packet's
+      ACK number as its sequence when ACK was set, else sequence 0 and ACK flag with the
+      acknowledgement seq + SYN + FIN + data length.
+    * ICMP (icmp_send, nf_send_unreach): nothing for a non-first fragment, a frame not for
+      this host (pkt_type != PACKET_HOST), a packet to a broadcast or multicast address, or an
+      ICMP error (types 3, 4, 5, 11, 12 and unknown types above 18: "an ICMP error about an
+      ICMP error"); otherwise destination-unreachable with the type's code, from the packet's
+      destination when it is a local address, else from the address the route back picks.
+    * ICMPv6 (icmp6_send): nothing for a multicast destination or a frame not for this host,
+      an unspecified or multicast source, an ICMPv6 error (type < 128) or a redirect (137).
+      (IPv6 fragments are not special-cased: icmp6_send has no such rule.)"""
+    if value.tcp_reset:
+        return _tcp_reset(pkt, ev)
+    v4 = pkt.family == 4
+    table = _ICMP4 if v4 else _ICMP6
+    if value.reject_with not in table:
+        return "none"                                   # echo-reply: "Doesn't happen"
+    code, text = table[value.reject_with]
+    if v4:
+        if pkt.frag != 0:
+            return "none: not the first fragment"
+        if pkt.pkttype != 0:
+            return "none: the frame was not addressed to this host (pkt_type)"
+        if _bcast_or_mcast(pkt, ev):
+            return "none: the packet was sent to a broadcast or multicast address"
+        if pkt.proto == 1 and (pkt.icmp_type > NR_ICMP_TYPES
+                               or pkt.icmp_type in _ICMP_ERROR_TYPES):
+            return "none: never an ICMP error about an ICMP error"
+        frm = pkt.dst if ev.host.is_local(pkt.dst) else ev.host.select_source(pkt.src)
+        return (f"ICMP destination-unreachable (type 3 code {code}, {text}) "
+                f"{int_to_ipv4(frm) if frm else '(routing picks the source)'} > "
+                f"{int_to_ipv4(pkt.src)}")
+    if _v6_multicast(pkt.dst) or pkt.pkttype != 0:
+        return "none: the packet was sent to a multicast address or another host"
+    if pkt.src == 0 or _v6_multicast(pkt.src):
+        return "none: the source is unspecified or multicast"
+    if pkt.proto == 58 and (pkt.icmp_type < 128 or pkt.icmp_type == 137):
+        return "none: never an ICMPv6 error about an ICMPv6 error or a redirect"
+    return (f"ICMPv6 destination-unreachable (type 1 code {code}, {text}) "
+            f"> {int_to_ipv6(pkt.src)}")
 
 
 def _lookup(arg: str, family: Family) -> int | None:

@@ -18,12 +18,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import BUILTIN_CHAINS, Family, Target
 from ..protocols import TCP
 from .base import FWD, OUT, POST, ExtSpec, Given, Kernel, RuleContext
 from .xtopt import XtOpt, ctx_error, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
 CLAMP_PMTU = 0xFFFF  # XT_TCPMSS_CLAMP_PMTU
+# Host has no MTUs: nfemu assumes the defaults of the devices it models
+LOOPBACK_MTU, DEFAULT_MTU = 65536, 1500
+
+
+def device_mtu(dev: str | None) -> int:
+    """dst_mtu() of a route through ``dev``, assuming default device MTUs (Host keeps none):
+    65536 for lo, 1500 for anything else."""
+    return LOOPBACK_MTU if dev == "lo" else DEFAULT_MTU
 CLAMP_HOOKS = frozenset({FWD, OUT, POST})
 
 
@@ -41,6 +50,49 @@ class Tcpmss(Target):
 
     def save(self) -> str:
         return " --clamp-mss-to-pmtu" if self.clamp_to_pmtu else f" --set-mss {self.mss}"
+
+    def apply(self, pkt, ev):
+        """xt_TCPMSS.c tcpmss_tg4()/tcpmss_tg6() -> tcpmss_mangle_packet(): non-first
+        fragments are left alone. The new MSS is the given one, or with --clamp-mss-to-pmtu
+        ``min(dst_mtu(out route), mtu of the route back to the source) - 40`` (IPv6: 60),
+        NF_DROP when that minimum is not above 40/60 (MTUs: see device_mtu). The options are
+        walked as the kernel does (a kind <= 1 or a zero length steps one byte, EOL does not
+        stop the walk): an MSS option (kind 2, length 4) is lowered to the new MSS, never
+        raised. Without one, and only when the segment carries no data and the header is
+        below 60 bytes, an MSS option of min(new MSS, 536) (IPv6: 1220) is put first among
+        the options. XT_CONTINUE."""
+        Verdict, TargetResult = _engine.Verdict, _engine.TargetResult
+        if pkt.frag != 0 or pkt.proto != TCP:
+            return TargetResult(Verdict.CONTINUE, pkt)
+        v4 = pkt.family == 4
+        if self.clamp_to_pmtu:
+            minlen = 40 if v4 else 60
+            back = ev.host.route_lookup(pkt.src) if v4 else None
+            in_mtu = device_mtu(back.dev) if back is not None and back.ok else 0xFFFFFFFF
+            min_mtu = min(device_mtu(pkt.oif or None), in_mtu)
+            if min_mtu <= minlen:
+                ev.record("TCPMSS", error=f"unknown or invalid path-MTU ({min_mtu}) (NF_DROP)")
+                return TargetResult(Verdict.DROP, pkt)
+            newmss = (min_mtu - minlen) & 0xFFFF
+        else:
+            newmss = self.mss
+        opt = bytes(20) + pkt.tcp_options          # the TCP header as the kernel indexes it
+        hdrlen = len(opt)
+        i = 20
+        while i <= hdrlen - 4:
+            if opt[i] == 2 and opt[i + 1] == 4:
+                oldmss = (opt[i + 2] << 8) | opt[i + 3]
+                if oldmss <= newmss:                 # never increase the MSS
+                    return TargetResult(Verdict.CONTINUE, pkt)
+                options = bytearray(pkt.tcp_options)
+                options[i - 20 + 2:i - 20 + 4] = newmss.to_bytes(2, "big")
+                return TargetResult(Verdict.CONTINUE, pkt.replace(tcp_options=bytes(options)))
+            i += 1 if opt[i] <= 1 or opt[i + 1] == 0 else opt[i + 1]
+        if pkt.payload or hdrlen >= 60:
+            return TargetResult(Verdict.CONTINUE, pkt)
+        newmss = min(newmss, 536 if v4 else 1220)
+        options = bytes([2, 4, newmss >> 8, newmss & 0xFF]) + pkt.tcp_options
+        return TargetResult(Verdict.CONTINUE, pkt.replace(tcp_options=options))
 
 
 OPTIONS = (XtOpt("set-mss", 0), XtOpt("clamp-mss-to-pmtu", 1, nargs=0))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .tos import parse_tosmask
@@ -42,8 +43,19 @@ class TosTarget(Target):
     def save(self) -> str:
         return f" --set-tos 0x{self.value:02x}/0x{self.mask:02x}"
 
-    def apply(self, tos: int) -> int:
+    def new_tos(self, tos: int) -> int:
         return ((tos & ~self.mask) ^ self.value) & 0xFF
+
+    def apply(self, pkt, ev=None):
+        """xt_DSCP.c tos_tg()/tos_tg6(): ``tos = (tos & ~mask) ^ value`` on the IPv4 TOS byte
+        or the IPv6 traffic class; XT_CONTINUE. Given a plain int (the older helper form),
+        returns the new TOS."""
+        if isinstance(pkt, int):
+            return self.new_tos(pkt)
+        tos = self.new_tos(pkt.tos)
+        if tos != pkt.tos:
+            pkt = pkt.replace(tos=tos)
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
 
 def build(given: list[Given], ctx: RuleContext) -> TosTarget:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 
@@ -19,6 +20,13 @@ class Trace(Target):
 
     NAME = "TRACE"
     TERMINAL = False
+
+    def apply(self, pkt, ev):
+        """xt_TRACE.c trace_tg() (under iptables-nft: ``meta nftrace set 1``): sets
+        skb->nf_trace, which the Packet does not carry; recorded as a TRACE event.
+        XT_CONTINUE."""
+        ev.record("TRACE")
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
 
 
 def build(given: list[Given], ctx: RuleContext) -> Trace:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .. import engine as _engine
 from ..ir import Family, Target
 from .base import ExtSpec, Given, Kernel, RuleContext
 from .xtopt import XtOpt, ctx_error, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
@@ -43,7 +44,18 @@ class TtlTarget(Target):
     def save(self) -> str:
         return f" {_SAVE[self.mode]} {self.ttl}"
 
-    def apply(self, ttl: int) -> int:
+    def apply(self, pkt, ev=None):
+        """xt_HL.c ttl_tg(): set, or add/subtract saturating at 255/0; XT_CONTINUE (IPv4
+        only: the target is registered for NFPROTO_IPV4). Given a plain int (the older helper
+        form), returns the new TTL."""
+        if isinstance(pkt, int):
+            return self.new_ttl(pkt)
+        ttl = self.new_ttl(pkt.ttl)
+        if ttl != pkt.ttl:
+            pkt = pkt.replace(ttl=ttl)
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
+
+    def new_ttl(self, ttl: int) -> int:
         """The new TTL (ttl_tg: inc saturates at 255, dec stops at 0)."""
         if self.mode is TtlMode.SET:
             return self.ttl
