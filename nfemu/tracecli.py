@@ -61,9 +61,11 @@ def cmd_trace(args) -> int:
         print(f"nfemu trace: error: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"seed": node.seed, "outcomes": [
+        print(json.dumps({"seed": node.seed, "experimental": True, "outcomes": [
             _journey_json(node, p, j) for p, j in outcomes]}, indent=2))
         return 0
+    print("# nfemu trace is experimental: its packet semantics follow the kernel's source but "
+          "are not yet checked against a running kernel (issue 3)")
     if not args.all:
         print(f"# seed {node.seed} (random choices are sampled; --all gives every outcome)")
     print(f"packet: {pkt.describe()}" + (f" arriving on {ctx.arrives_on}" if ctx.arrives_on
@@ -72,6 +74,7 @@ def cmd_trace(args) -> int:
         if probability is not None:
             print(f"\n== probability {probability} ({float(probability):.6f})")
         last = None
+        events = list(journey.events)
         for step in journey.steps:
             head = (step.hook, step.table)
             if head != last:
@@ -79,8 +82,14 @@ def cmd_trace(args) -> int:
                 last = head
             where = f"rule {step.rule}" if step.rule is not None else "policy"
             print(f"  {step.chain} {where}: {_rule_text(node, step)}")
-        for event in journey.events:
-            print(f"  event {event.kind} at {event.table} {event.chain} rule {event.rule}: "
+            # what the rule's target did, right under it
+            while events and (events[0].hook, events[0].table, events[0].chain,
+                              events[0].rule) == (step.hook, step.table, step.chain, step.rule):
+                event = events.pop(0)
+                print(f"    => {event.kind} " + ", ".join(f"{k}={v}" for k, v in
+                                                      event.detail.items()))
+        for event in events:
+            print(f"  => {event.kind} at {event.table} {event.chain} rule {event.rule}: "
                   + ", ".join(f"{k}={v}" for k, v in event.detail.items()))
         final = journey.packet.describe() if journey.packet is not None else "-"
         out = f" out {journey.out_iface}" if journey.out_iface else ""
