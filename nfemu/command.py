@@ -16,7 +16,7 @@ from .ext import MATCHES, TARGETS
 from .ext.base import Given, RuleContext
 from .nftnative import merge_native
 from .ir import Address, Counters, Family, Goto, Jump, Rule, STANDARD_VERDICTS, Verdict
-from .util import ipv4_to_int, ipv6_to_int, mask_to_prefix, parse_c_uint, prefix_to_mask
+from .util import ipv4_to_int, ipv6_to_int, parse_c_uint, prefix_to_mask
 
 # iptables' own long options (original_opts in iptables/iptables.c): name, has_arg, letter.
 # has_arg: 0 none, 1 required, 2 optional (only in the --opt=value form).
@@ -476,7 +476,7 @@ class _Parser:
                 raise self.error(f"Illegal option with this command (-{cmd.op})", 0)
             if "c" in self.seen:
                 if cmd.op != "P":
-                    raise self.error(f"Illegal option `--set-counters' with this command", 0)
+                    raise self.error("Illegal option `--set-counters' with this command", 0)
                 cmd.counters = self.set_counters
             return cmd
         if cmd.op == "D" and cmd.rulenum is not None:
@@ -562,7 +562,6 @@ def _parse_address(text: str, family: Family):
     """One ``addr[/mask]`` as xtables_ipparse_any()/ip6parse_any() read it (numeric only).
     Returns an Address, an error message, or None when the address is not numeric."""
     addr_text, slash, mask_text = text.partition("/")
-    width = family.width
     if family is Family.IPV4 and mask_text.isdigit() and len(mask_text) <= 2 \
             and mask_text[0] != "0" and int(mask_text) <= 32:
         # the usual spelling, A.B.C.D/NN (a mask of one or two decimal digits)

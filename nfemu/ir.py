@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from . import protocols
-from .util import int_to_ipv4, int_to_ipv6, mask_to_prefix, save_string
+from .util import int_to_ipv4, int_to_ipv6, mask_to_prefix
 
 
 @contextlib.contextmanager

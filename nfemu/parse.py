@@ -4,7 +4,7 @@ load-time checks of ``validate.py`` at every COMMIT."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .command import Command, XT_EXTENSION_MAXNAMELEN, chain_name_problem, parse_command
@@ -422,17 +422,14 @@ def _freeze_table(state: _TableState) -> Table:
 
 
 def _in_chain(rule: Rule, chain: str) -> Rule:
-    from dataclasses import replace
     return replace(rule, chain=chain)
 
 
 def _with_counters(rule: Rule, counters) -> Rule:
-    from dataclasses import replace
     return replace(rule, counters=counters)
 
 
 def _renamed(rule: Rule, old: str, new: str) -> Rule:
-    from dataclasses import replace
     t = rule.target
     if type(t) in (Jump, Goto) and t.chain == old:
         rule = replace(rule, target=type(t)(new))
@@ -442,7 +439,6 @@ def _renamed(rule: Rule, old: str, new: str) -> Rule:
 
 
 def _same_rule(a: Rule, b: Rule) -> bool:
-    from dataclasses import replace
     return replace(a, counters=None, chain=b.chain) == replace(b, counters=None)
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .engine import Verdict
-from .errors import LocatedError, NfemuError, ParseError
+from .errors import LocatedError, ParseError
 from .host import Host
 from .interp import NotEvaluable
 from .node import Node

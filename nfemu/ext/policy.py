@@ -22,7 +22,7 @@ from ..errors import ParseError
 from ..ir import BUILTIN_CHAINS, Family, Match
 from ..protocols import parse_protocol, protocol_name
 from ..util import int_to_ipv4, int_to_ipv6, mask_to_prefix
-from .base import FWD, IN, OUT, POST, PRE, ExtSpec, Given, RuleContext
+from .base import IN, OUT, POST, PRE, ExtSpec, Given, RuleContext
 from .xthost import parse_hostmask
 from .xtopt import XtOpt, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
