@@ -126,7 +126,11 @@ def local_out(ruleset: Ruleset, pkt: Packet, ev: EvalContext, counters: dict | N
         journey.note = f"{route.error}: {route.reason}"
         return journey
     if not pkt.src:
+        # the socket's source comes from this lookup before the packet exists, so conntrack
+        # sees it in the original tuple too
         pkt = pkt.replace(src=route.prefsrc or 0)
+        if ev.ct is not None:
+            ev.ct.orig_src = ev.ct.repl_dst = pkt.src
     pkt = pkt.replace(oif=route.dev or "")
     before = (pkt.dst, pkt.src, pkt.mark, pkt.tos)
     pkt = run_hook(ruleset, "OUTPUT", pkt, ev, journey, counters)

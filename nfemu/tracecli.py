@@ -91,10 +91,20 @@ def cmd_trace(args) -> int:
             print(f"  => {event.kind} at {event.table} {event.chain} rule {event.rule}: "
                   + ", ".join(f"{k}={v}" for k, v in event.detail.items()))
         final = journey.packet.describe() if journey.packet is not None else "-"
-        out = f" out {journey.out_iface}" if journey.out_iface else ""
         note = f" ({journey.note})" if journey.note else ""
-        print(f"verdict {journey.verdict.value}: {journey.where}{out}{note}; packet {final}")
+        print(f"verdict {journey.verdict.value}: {_where(journey)}{note}; packet {final}")
     return 0
+
+
+def _where(journey) -> str:
+    """Where the packet ends, in words."""
+    if journey.where == "local":
+        return "delivered locally"
+    if journey.where == "forward":
+        return f"forwarded out {journey.out_iface}"
+    if journey.where == "out":
+        return f"sent out {journey.out_iface}"
+    return journey.where
 
 
 def _journey_json(node: Node, probability, journey) -> dict:

@@ -56,3 +56,12 @@ def test_unknown_port_on_the_node_is_delivered_locally_untouched():
     (only,) = node().outcomes(pkt, iface="eth0")
     assert only.probability == 1 and only.journey.where == "local"
     assert only.journey.packet.dst == ip("192.168.0.2")
+
+
+def test_clusterip_from_the_node_itself_is_masqueraded_to_its_own_address():
+    pkt = Packet(dst=ip("10.96.0.42"), proto=6, sport=40000, dport=80, tcp_flags=0x02)
+    outcomes = node().outcomes(pkt, local=True)
+    assert {(o.journey.where, o.journey.out_iface) for o in outcomes} == {("out", "eth0")}
+    assert {o.journey.packet.src for o in outcomes} == {ip("192.168.0.2")}
+    assert all(e.detail.get("unchanged") in (None, True) and "0.0.0.0" not in str(e.detail)
+               for o in outcomes for e in o.journey.events)

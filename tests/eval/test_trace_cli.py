@@ -37,6 +37,6 @@ def test_seeded_sampling_is_reproducible():
 def test_readable_trace_and_usage_errors():
     run = nfemu(*ARGS, "--seed", "1")
     assert run.returncode == 0
-    assert "=> DNAT to=10.244.1.1" in run.stdout and "verdict ACCEPT: forward out eth0" in run.stdout
+    assert "=> DNAT to=10.244.1.1" in run.stdout and "verdict ACCEPT: forwarded out eth0" in run.stdout
     bad = nfemu(*ARGS[:-1], "99999")
     assert bad.returncode == 2 and "--dport" in bad.stderr and "Traceback" not in bad.stderr
