@@ -63,8 +63,8 @@ def cmd_trace(args) -> int:
         print(json.dumps({"seed": node.seed, "experimental": True, "outcomes": [
             _journey_json(node, p, j) for p, j in outcomes]}, indent=2))
         return 0
-    print("# nfemu trace is experimental: its packet semantics follow the kernel's source but "
-          "are not yet checked against a running kernel (issue 3)")
+    print("# nfemu trace is experimental: filter and mangle evaluation is checked against a "
+          "running kernel, NAT and the kube-proxy paths not yet (issue 3)")
     if not args.all:
         print(f"# seed {node.seed} (random choices are sampled; --all gives every outcome)")
     print(f"packet: {pkt.describe()}" + (f" arriving on {ctx.arrives_on}" if ctx.arrives_on
