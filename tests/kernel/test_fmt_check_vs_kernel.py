@@ -9,6 +9,19 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nfemu.parse import load_with_errors
 
+def assert_agrees_with_kernel(kernel, text: str, name: str, counters: bool = False) -> None:
+    """What the kernel accepts nfemu accepts and prints as iptables-save does; what the
+    kernel rejects nfemu rejects."""
+    real = kernel.restore(text, counters=counters)
+    ruleset, errors = load_with_errors(text, name, counters=counters)
+    if real.accepted:
+        assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
+            e.format() for e in errors)
+        assert ruleset.save(counters=counters, header=False) == real.saved, text
+    else:
+        assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
+
+
 GENERIC = ["", "-s 10.0.0.1", "-s 10.1.2.3/24", "! -s 192.168.0.0/16", "-d 10.96.0.10/32",
            "-d 10.0.0.0/255.255.0.0", "-i eth0", "! -o lo", "-i eth+", "-o veth1"]
 PROTOS = ["", "", "-p tcp", "-p udp", "-p icmp", "-p sctp", "-p 47", "! -p tcp", "-p TCP", "-p 6"]
@@ -89,14 +102,7 @@ def rulesets(draw):
           suppress_health_check=list(HealthCheck))
 @given(rulesets())
 def test_random_rulesets_agree_with_kernel(kernel, text):
-    real = kernel.restore(text)
-    ruleset, errors = load_with_errors(text, "gen.rules")
-    if real.accepted:
-        assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
-            e.format() for e in errors)
-        assert ruleset.save(header=False) == real.saved, text
-    else:
-        assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
+    assert_agrees_with_kernel(kernel, text, "gen.rules")
 
 
 COMMANDS = ["-N Y", "-N X", "-X X", "-X", "-F X", "-F", "-P INPUT DROP", "-P OUTPUT RETURN",
@@ -117,14 +123,7 @@ def command_scripts(draw):
           suppress_health_check=list(HealthCheck))
 @given(command_scripts())
 def test_restore_commands_agree_with_kernel(kernel, text):
-    real = kernel.restore(text)
-    ruleset, errors = load_with_errors(text, "cmd.rules")
-    if real.accepted:
-        assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
-            e.format() for e in errors)
-        assert ruleset.save(header=False) == real.saved, text
-    else:
-        assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
+    assert_agrees_with_kernel(kernel, text, "cmd.rules")
 
 
 @st.composite
@@ -145,14 +144,7 @@ def saved_with_counters(draw):
           suppress_health_check=list(HealthCheck))
 @given(saved_with_counters())
 def test_counters_agree_with_kernel(kernel, text):
-    real = kernel.restore(text, counters=True)
-    ruleset, errors = load_with_errors(text, "c.rules", counters=True)
-    if real.accepted:
-        assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
-            e.format() for e in errors)
-        assert ruleset.save(counters=True, header=False) == real.saved, text
-    else:
-        assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
+    assert_agrees_with_kernel(kernel, text, "c.rules", counters=True)
 
 
 def test_corpus_expectations_still_hold(kernel):
@@ -205,11 +197,4 @@ def placed_rules(draw):
           suppress_health_check=list(HealthCheck))
 @given(placed_rules())
 def test_corpus_rules_placed_anywhere_agree_with_kernel(kernel, text):
-    real = kernel.restore(text)
-    ruleset, errors = load_with_errors(text, "placed.rules")
-    if real.accepted:
-        assert not errors, f"kernel accepts, nfemu rejects:\n{text}\n" + "\n".join(
-            e.format() for e in errors)
-        assert ruleset.save(header=False) == real.saved, text
-    else:
-        assert errors, f"kernel rejects ({real.stderr.strip()}), nfemu accepts:\n{text}"
+    assert_agrees_with_kernel(kernel, text, "placed.rules")
