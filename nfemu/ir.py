@@ -234,6 +234,9 @@ class Chain:
     counters: Counters = Counters()
     rules: tuple[Rule, ...] = ()
     line: int = field(default=0, compare=False)
+    # iptables-nft registers a built-in chain with its hook only once a ':' line, -P or a rule
+    # names it; iptables-save prints it all the same, but no packet passes through it.
+    declared: bool = True
 
     @property
     def builtin(self) -> bool:

@@ -417,7 +417,7 @@ def _freeze_table(state: _TableState) -> Table:
         rules = c.rules
         if any(r.chain != name for r in rules):  # after -E
             rules = [r if r.chain == name else _in_chain(r, name) for r in rules]
-        chains.append(Chain(name, c.policy, c.counters, tuple(rules), c.line))
+        chains.append(Chain(name, c.policy, c.counters, tuple(rules), c.line, c.created))
     return Table(state.name, tuple(chains))
 
 

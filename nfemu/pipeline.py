@@ -56,7 +56,10 @@ def run_hook(ruleset: Ruleset, hook: str, pkt: Packet, ev: EvalContext, journey:
     tables = {t.name: t for t in ruleset.tables}
     for name in HOOK_TABLES[hook]:
         table = tables.get(name)
-        if table is None or hook not in table.chain_map:
+        if table is None:
+            continue
+        chain = table.chain_map.get(hook)
+        if chain is None or not chain.declared:  # no such base chain in the kernel
             continue
         if name == "nat":
             if skip_nat or not _nat_applies(ev, hook):
