@@ -181,24 +181,28 @@ def explore(run: Callable[[Callable[[Fraction], bool]], object]) -> list[tuple[F
     while pending:
         prefix = pending.pop()
         taken: list[bool] = []
-        probability = Fraction(1)
+        # the run's probability as numerator / denominator, reduced once at the end (a long
+        # statistic chain multiplies hundreds of u32 / 2^31 factors)
+        numerator = denominator = 1
 
         def chooser(p: Fraction) -> bool:
-            nonlocal probability
-            p = Fraction(p)
+            nonlocal numerator, denominator
+            num, den = p.numerator, p.denominator
+            certain = num <= 0 or num >= den
             depth = len(taken)
             if depth < len(prefix):
                 decision = prefix[depth]
-            elif p == 0 or p == 1:
-                decision = p == 1
+            elif certain:
+                decision = num >= den
             else:
                 decision = True
                 pending.append(tuple(taken) + (False,))
             taken.append(decision)
-            if 0 < p < 1:
-                probability *= p if decision else 1 - p
+            if not certain:
+                numerator *= num if decision else den - num
+                denominator *= den
             return decision
 
         result = run(chooser)
-        outcomes.append((probability, result))
+        outcomes.append((Fraction(numerator, denominator), result))
     return outcomes

@@ -26,6 +26,9 @@ class Mode(enum.IntEnum):
     NTH = 1
 
 
+_CHANCE: dict[int, Fraction] = {}  # u32 threshold -> its exact probability
+
+
 @dataclass(frozen=True, slots=True)
 class Statistic(Match):
     NAME = "statistic"
@@ -44,7 +47,10 @@ class Statistic(Match):
         ``nval = (oval == every) ? 0 : oval + 1`` on every packet reaching the match, and
         the packet is the nth one when ``nval == 0``."""
         if self.mode is Mode.RANDOM:
-            hit = ev.choose(Fraction(self.probability, 1 << 31))
+            chance = _CHANCE.get(self.probability)
+            if chance is None:
+                chance = _CHANCE[self.probability] = Fraction(self.probability, 1 << 31)
+            hit = ev.choose(chance)
         else:
             key = ev.state_key
             counters = ev.state.nth
