@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.ext.rulecases import saved_rule_lines
+
 import nfemu
 from nfemu.errors import RulesetErrors
 from nfemu.ir import Family
@@ -567,10 +569,8 @@ KNOWN_DIFFERENCES: set = set()
 
 
 def _load(family: int, table: str, rules: list[str]) -> str:
-    text = f"*{table}\n" + "".join(r + "\n" for r in rules) + "COMMIT\n"
     fam = Family.IPV6 if family == 6 else Family.IPV4
-    saved = nfemu.loads(text, family=fam).save(header=False)
-    return "\n".join(line for line in saved.splitlines() if line.startswith("-A"))
+    return "\n".join(saved_rule_lines(table, rules, fam))
 
 
 def _id(case) -> str:
