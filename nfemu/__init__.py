@@ -13,6 +13,11 @@
 from . import errors
 from .ir import Chain, Counters, Family, Rule, Ruleset, Table
 from .parse import load, loads
+from .host import Host
+from .packet import Packet
+from .node import Node, Outcome
+from .pipeline import Trace
 
-__all__ = ["load", "loads", "errors", "Ruleset", "Table", "Chain", "Rule", "Counters", "Family"]
+__all__ = ["load", "loads", "errors", "Ruleset", "Table", "Chain", "Rule", "Counters", "Family",
+           "Node", "Host", "Packet", "Trace", "Outcome"]
 __version__ = "0.1.0"

@@ -39,8 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--no-header", action="store_true", help="omit the '#' comment lines")
     chk = sub.add_parser("check", help="report every reason a real load would reject the file")
     common(chk)
+    objs = chk.add_argument_group(
+        "objects", "nfacct objects and ipsets the rules may name (by default none exists, as "
+                   "in a fresh network namespace)")
+    objs.add_argument("--nfacct", action="append", default=[], metavar="NAME",
+                      help="an nfacct object that exists (repeatable)")
+    objs.add_argument("--ipset", action="append", default=[], metavar="NAME",
+                      help="an ipset that exists (repeatable)")
+    objs.add_argument("--assume-objects", action="store_true",
+                      help="every nfacct object and ipset the rules name exists (a dump "
+                           "taken on a node)")
     trc = sub.add_parser("trace", help="follow a packet through the node's hooks, tables and "
-                                       "chains (experimental: see docs/engine-design.md)")
+                                       "chains (see docs/trace.md)")
     trc.add_argument("file", metavar="RULES", help="iptables-save text of the node; - for stdin")
     host = trc.add_argument_group("host", "the node's interfaces and routes")
     host.add_argument("--addrs", metavar="FILE", help="output of `ip -j addr show`")
@@ -50,19 +60,35 @@ def build_parser() -> argparse.ArgumentParser:
     host.add_argument("--local-ip", action="append", default=[], metavar="ADDR",
                       help="an address of the node on lo (repeatable)")
     host.add_argument("--default-gateway", metavar="ADDR", help="the default route's gateway")
+    host.add_argument("--route-localnet", action="store_true",
+                      help="net.ipv4.conf.all.route_localnet=1 (kube-proxy sets it): 127/8 is "
+                           "routed, not martian")
     trc.add_argument("--all", action="store_true",
                      help="every outcome of the random choices with its exact probability")
     trc.add_argument("--seed", type=int, help="seed of the random choices (printed when not given)")
+    trc.add_argument("--time", type=float, default=0.0, metavar="SECONDS",
+                     help="the packet's time, seconds since the epoch (UTC), for -m time, "
+                          "limit, hashlimit and recent")
     trc.add_argument("--json", action="store_true", help="machine-readable output")
     from .packetopts import add_packet_arguments
     add_packet_arguments(trc)
     return p
 
 
+def _objects(args):
+    from .validate import ALL_OBJECTS, FRESH_NAMESPACE, Objects
+    if getattr(args, "assume_objects", False):
+        return ALL_OBJECTS
+    nfacct, ipsets = getattr(args, "nfacct", []), getattr(args, "ipset", [])
+    if nfacct or ipsets:
+        return Objects(frozenset(nfacct), frozenset(ipsets))
+    return FRESH_NAMESPACE
+
+
 def _load(args):
     text, name = read_text(args.file)
     family = Family.IPV6 if args.ipv6 else None
-    report = load_report(text, name, family, counters=args.counters)
+    report = load_report(text, name, family, counters=args.counters, objects=_objects(args))
     if not args.json:
         for w in report.warnings:
             print(w.format(), file=sys.stderr)

@@ -14,6 +14,8 @@ from . import protocols
 from .errors import Location, ParseError, ValidationError
 from .ext import MATCHES, TARGETS
 from .ext.base import Given, RuleContext
+from .ext.tcp import Tcp
+from .ext.udp import Udp
 from .nftnative import merge_native
 from .ir import Address, Counters, Family, Goto, Jump, Rule, STANDARD_VERDICTS, Verdict
 from .util import ipv4_to_int, ipv6_to_int, parse_c_uint, prefix_to_mask
@@ -492,10 +494,10 @@ class _Parser:
                                       self.args.loc(0))
         counters = self.set_counters or self.counters_prefix
         cmd.counters = counters
-        matches = []
-        for loaded in self.matches:
-            matches.append(loaded.spec.build(loaded.given, loaded.ctx))
-        matches = merge_native(tuple(matches))
+        built = tuple(loaded.spec.build(loaded.given, loaded.ctx) for loaded in self.matches)
+        matches = merge_native(built)
+        if len(matches) != len(built):
+            _check_vanished_native(built, matches, self.proto, self.args.loc(0))
         target = None
         if self.target is not None:
             target = self.target.spec.build(self.target.given, self.target.ctx)
@@ -617,3 +619,13 @@ _KNOWN_UNSUPPORTED_MATCHES = {
     "rateest", "realm", "udplite", "frag", "hbh", "dst", "rt", "mh", "eui64", "srh", "l2tp",
     "hl", "statistic6",
 }
+
+
+def _check_vanished_native(built, merged, proto: int, loc) -> None:
+    """iptables-nft checks ``-p`` for every tcp/udp match it translates, also for one that
+    stores no comparison and so disappears from the rule (``-p udp -m tcp ! --sport
+    0:65535``): validation, which sees only the merged rule, would miss it."""
+    for kind, number in ((Tcp, 6), (Udp, 17)):
+        if proto != number and any(type(m) is kind and m.native for m in built) \
+                and not any(type(m) is kind for m in merged):
+            raise ValidationError(f"{kind.NAME.upper()} match requires '-p {kind.NAME}'", loc)

@@ -9,6 +9,7 @@ evaluation context with its choice source for random matches (see docs/engine-de
 """
 from __future__ import annotations
 
+import copy
 import enum
 import random
 from dataclasses import dataclass, field
@@ -86,6 +87,13 @@ class NodeState:
     limit: dict = field(default_factory=dict)
     quota: dict = field(default_factory=dict)
 
+    def fork(self) -> NodeState:
+        """An independent copy (exact enumeration copies the state at each random
+        decision; almost always it is empty)."""
+        if not (self.recent or self.nth or self.limit or self.quota):
+            return NodeState()
+        return copy.deepcopy(self)
+
 
 @dataclass
 class EvalContext:
@@ -129,7 +137,9 @@ def sampler(rng: random.Random) -> Callable[[Fraction], bool]:
     """A choice source that samples: true when a random 31-bit number is below the threshold,
     as statistic_mt does with get_random_u32() & 0x7FFFFFFF (so the probability is exact when
     it is a multiple of 2^-31, which every statistic probability is)."""
+    getrandbits = rng.getrandbits
+
     def choose(probability: Fraction) -> bool:
-        threshold = probability * (1 << 31)
-        return rng.getrandbits(31) < threshold
+        # r < p * 2^31 in integers: r * den < num * 2^31
+        return getrandbits(31) * probability.denominator < probability.numerator << 31
     return choose

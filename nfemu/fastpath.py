@@ -196,8 +196,11 @@ def fast_rule(words: list[str], table: str, family: Family, line: int, counters)
             (seen & 8 and chain in ("POSTROUTING", "OUTPUT")):
         return None
     try:
-        matches = merge_native(tuple(_build(spec, given, table, family, p, pinv, pgiven)
-                                     for spec, given, p, pinv, pgiven in loaded))
+        built = tuple(_build(spec, given, table, family, p, pinv, pgiven)
+                      for spec, given, p, pinv, pgiven in loaded)
+        matches = merge_native(built)
+        if len(matches) != len(built):
+            return None     # merged or vanished tcp/udp matches: the full path checks them
         if target is not None:
             value = _build(target[0], target[1], table, family, target[2], target[3], target[4])
         elif jumpto is None:

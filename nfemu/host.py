@@ -29,8 +29,8 @@ Approximate or missing, said plainly:
   never consulted, so ``mark`` does not change the result.
 * Multipath routes: only the first nexthop is used (no hash-based selection); ``nhid`` objects
   are not resolved. TOS/DSCP-keyed routes are not distinguished.
-* rp_filter is taken as 0, accept_local 0, route_localnet 0, bc_forwarding 0,
-  ignore_routes_with_linkdown 0; ``ip_forward`` is one switch for all devices.
+* rp_filter is taken as 0, accept_local 0, bc_forwarding 0, ignore_routes_with_linkdown 0;
+  route_localnet is Host.route_localnet (0 by default, one switch for all devices); ``ip_forward`` is one switch for all devices.
 * Multicast input: only 224.0.0.1 (all-hosts, joined on every device) is taken as joined;
   other groups are refused like a non-member's (no IGMP membership, no multicast routing).
 * ``addr_type`` follows inet_dev_addr_type: 0.0.0.0/8 and 255.255.255.255 are BROADCAST (the
@@ -253,19 +253,31 @@ class RouteResult:
         return self.gateway
 
 
+_FIB_CACHE_MAX = 1 << 16
+
+
 def _fail(type_: RouteType, error: str, reason: str, route: Route | None = None) -> RouteResult:
     return RouteResult(type=type_, error=error, reason=reason, route=route)
 
 
 @dataclass(frozen=True)
 class Host:
-    """Interfaces, routing tables and ip_forward of one network namespace."""
+    """Interfaces, routing tables, ip_forward and route_localnet of one network namespace.
+
+    ``route_localnet`` is ``net.ipv4.conf.all.route_localnet`` (kube-proxy sets it for
+    NodePorts on 127.0.0.1): 127/8 sources and destinations are then routed like any other
+    instead of being martians (ip_route_input_slow, __mkroute_output). The kernel ORs the
+    ``all`` and per-device settings; nfemu models the one switch for every device."""
 
     interfaces: tuple[Interface, ...] = ()
     routes: tuple[Route, ...] = ()
     ip_forward: bool = True
+    route_localnet: bool = False
     _by_name: dict = field(default=None, init=False, repr=False, compare=False)  # type: ignore
     _fib: tuple = field(default=None, init=False, repr=False, compare=False)     # type: ignore
+    # derived once (a Host never changes): the interface addresses, and fib lookups done
+    _ifaddrs: frozenset = field(default=None, init=False, repr=False, compare=False)  # type: ignore
+    _fib_cache: dict = field(default=None, init=False, repr=False, compare=False)    # type: ignore
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interfaces", tuple(self.interfaces))
@@ -289,6 +301,8 @@ class Host:
         local = sorted((r for r in self.routes if r.table == "local" and alive(r)),
                        key=lambda r: (-r.prefixlen, r.metric))
         has_default = any(r.table == "default" for r in self.routes)
+        object.__setattr__(self, "_ifaddrs", frozenset(a.addr for _, a in self._iface_addrs()))
+        object.__setattr__(self, "_fib_cache", {})
         object.__setattr__(self, "_fib", (tuple(merged), tuple(default) if has_default else None,
                                           tuple(local)))
 
@@ -434,7 +448,8 @@ class Host:
         BROADCAST and 224/4 MULTICAST whatever route carried them (the gateway is dropped for
         broadcasts and for multicast through a route shorter than /4)."""
         iface = self._by_name.get(dev) if dev else None
-        if _is_loopback(saddr) and not (iface is not None and iface.is_loopback):
+        if (not self.route_localnet and _is_loopback(saddr)
+                and not (iface is not None and iface.is_loopback)):
             return _fail(RouteType.UNSPEC, "EINVAL", "loopback source leaving a non-loopback "
                          "device", route)
         if dst == _LBCAST:
@@ -458,7 +473,7 @@ class Host:
         return None
 
     def _is_ifaddr(self, addr: int) -> bool:
-        return any(a.addr == addr for _, a in self._iface_addrs())
+        return addr in self._ifaddrs
 
     def _route_input(self, dst: int, src: int, iif: str) -> RouteResult:
         if iif not in self._by_name:
@@ -476,9 +491,9 @@ class Host:
             return _fail(RouteType.UNSPEC, "EINVAL", "martian source")
         if dst == 0:
             return _fail(RouteType.UNSPEC, "EINVAL", "martian destination")
-        if _is_loopback(dst):
+        if _is_loopback(dst) and not self.route_localnet:
             return _fail(RouteType.UNSPEC, "EINVAL", "martian destination")
-        if _is_loopback(src):
+        if _is_loopback(src) and not self.route_localnet:
             return _fail(RouteType.UNSPEC, "EINVAL", "martian source")
         err, route = self._fib_lookup(dst)
         if err:
@@ -562,7 +577,7 @@ class Host:
     @classmethod
     def from_ip_json(cls, addr_json_text: str, route_json_text: str, *,
                      addr_file: str = "<addrs>", route_file: str = "<routes>",
-                     ip_forward: bool = True) -> "Host":
+                     ip_forward: bool = True, route_localnet: bool = False) -> "Host":
         """Read ``ip -j addr show`` and ``ip -j route show table all`` output."""
         links = _load_json(addr_json_text, addr_file)
         routes_raw = _load_json(route_json_text, route_file)
@@ -572,10 +587,11 @@ class Host:
                        enumerate(_expect(routes_raw, list, "", route_file)))
         if not any(r.table == "local" and r.family == "inet" for r in routes):
             routes = _kernel_local_routes(ifaces) + routes
-        return cls(ifaces, routes, ip_forward)
+        return cls(ifaces, routes, ip_forward, route_localnet)
 
     @classmethod
-    def from_files(cls, addrs_path: str, routes_path: str, ip_forward: bool = True) -> "Host":
+    def from_files(cls, addrs_path: str, routes_path: str, ip_forward: bool = True,
+                   route_localnet: bool = False) -> "Host":
         """``--addrs FILE --routes FILE``."""
         texts = []
         for p in (addrs_path, routes_path):
@@ -585,11 +601,12 @@ class Host:
             except (OSError, UnicodeDecodeError) as e:
                 raise ParseError(f"cannot read: {e}", Location(p, 0, 0)) from None
         return cls.from_ip_json(texts[0], texts[1], addr_file=addrs_path, route_file=routes_path,
-                                ip_forward=ip_forward)
+                                ip_forward=ip_forward, route_localnet=route_localnet)
 
     @classmethod
     def from_options(cls, ifaces: Sequence[str] = (), local_ips: Sequence[str] = (),
-                     default_gateway: str | None = None, ip_forward: bool = True) -> "Host":
+                     default_gateway: str | None = None, ip_forward: bool = True,
+                     route_localnet: bool = False) -> "Host":
         """The CLI short form: ``--iface NAME=ADDR/LEN[,ADDR/LEN...]`` (repeatable; the same
         NAME may repeat to add addresses), ``--local-ip ADDR[/LEN]`` (an address on lo, /32 by
         default), ``--default-gateway ADDR``. Interfaces are up, lo (index 1) holds 127.0.0.1/8,
@@ -634,7 +651,7 @@ class Host:
                                  "(the kernel answers: Nexthop has invalid gateway)", loc)
             routes.append(Route("main", RouteType.UNICAST, 0, 0, dev, gw, None, Scope.UNIVERSE,
                                 0, "boot"))
-        return cls(interfaces, tuple(routes), ip_forward)
+        return cls(interfaces, tuple(routes), ip_forward, route_localnet)
 
 
 # ---------------------------------------------------------------------- kernel-made routes

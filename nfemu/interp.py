@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .engine import EvalContext, TargetResult, Verdict
 from .errors import NfemuError
@@ -20,10 +20,10 @@ from .ir import Goto, Jump, Rule, Table, Verdict as StandardVerdict
 from .packet import Packet
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One entry of a trace: a rule that matched (``rule`` 1-based) or a policy (``rule``
-    None), in this hook, table and chain, with the target it ran."""
+    None), in this hook, table and chain, with the target it ran. (A named tuple: the
+    compiled walk makes one per rule hit.)"""
 
     hook: str
     table: str

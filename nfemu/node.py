@@ -19,7 +19,7 @@ from .host import Host
 from .interp import explore
 from .ir import Ruleset
 from .packet import Packet
-from .pipeline import Journey, arriving, local_out, new_conntrack
+from .pipeline import Journey, Machine, Traversal, explore_traversals, new_conntrack
 
 
 @dataclass(frozen=True)
@@ -29,45 +29,70 @@ class Outcome:
 
 
 class Node:
-    """Owns its ruleset, host and state; two nodes never share anything."""
+    """Owns its ruleset, host and state; two nodes never share anything.
 
-    def __init__(self, ruleset: Ruleset, host: Host, seed: int | None = None):
+    ``engine="compiled"`` (the default) runs the compiled rules (nfemu/compile.py,
+    nfemu/walk.py) and enumerates outcomes by resuming copies at each random decision;
+    ``engine="reference"`` runs the plain reference walk (nfemu/interp.py) and enumerates by
+    replaying decisions from the start. Both give the same answers (tests/eval/test_compile.py);
+    with the same seed their sampled traces may differ, as the compiled walk skips rules (and
+    their random matches) that its indexes show cannot match.
+    """
+
+    def __init__(self, ruleset: Ruleset, host: Host, seed: int | None = None,
+                 engine: str = "compiled"):
+        if engine not in ("compiled", "reference"):
+            raise ValueError(f"engine must be 'compiled' or 'reference', not {engine!r}")
         self.ruleset = ruleset
         self.host = host
+        self.engine = engine
+        self.machine = Machine(ruleset, host, compiled=engine == "compiled")
         self.state = NodeState()
         self.counters: dict = {}
         self.seed = seed if seed is not None else random.SystemRandom().randrange(1 << 32)
         self.rng = random.Random(self.seed)
 
-    def _run(self, pkt: Packet, iface: str | None, local: bool, ctstate: CtState,
-             chooser, state: NodeState, counters: dict | None) -> Journey:
+    def _traversal(self, pkt, iface: str | None, local: bool, ctstate: CtState,
+                   chooser, state: NodeState, counters: dict | None,
+                   now: float = 0.0) -> Traversal:
+        if not isinstance(pkt, Packet):
+            pkt = Packet.from_scapy(pkt)
         ct = new_conntrack(pkt, ctstate)
-        ev = EvalContext(self.host, state, ct=ct, chooser=chooser, local=local)
-        if local:
-            return local_out(self.ruleset, pkt, ev, counters)
-        if iface is not None:
+        ev = EvalContext(self.host, state, ct=ct, chooser=chooser, local=local, now=now)
+        if not local and iface is not None:
             pkt = pkt.replace(iif=iface)
-        return arriving(self.ruleset, pkt, ev, counters)
+        return Traversal(self.machine, pkt, ev, counters, local)
 
-    def trace(self, pkt: Packet, iface: str | None = None, local: bool = False,
-              ctstate: CtState = CtState.NEW) -> Journey:
-        """One packet through the node, random decisions sampled from the node's seeded
-        generator; counters and stateful-extension state are kept."""
-        return self._run(pkt, iface, local, ctstate, sampler(self.rng), self.state,
-                         self.counters)
+    def trace(self, pkt, iface: str | None = None, local: bool = False,
+              ctstate: CtState = CtState.NEW, now: float = 0.0) -> Journey:
+        """One packet (a :class:`Packet` or a scapy IP packet) through the node, random
+        decisions sampled from the node's seeded generator; counters and stateful-extension
+        state are kept. Returns the :class:`~nfemu.pipeline.Trace` (verdict, path, final
+        packet; ``.scapy()`` gives it as scapy). ``now`` is the packet's time in seconds
+        since the epoch (what -m time, limit, hashlimit and recent see; 0 when unknown)."""
+        return self._traversal(pkt, iface, local, ctstate, sampler(self.rng), self.state,
+                               self.counters, now).run()
 
-    def outcomes(self, pkt: Packet, iface: str | None = None, local: bool = False,
-                 ctstate: CtState = CtState.NEW) -> list[Outcome]:
-        """Every distinct outcome with its exact probability (they add up to 1); the node's
-        own state is left untouched."""
-        def run(chooser):
-            return self._run(pkt, iface, local, ctstate, chooser, copy.deepcopy(self.state),
-                             None)
+    def outcomes(self, pkt, iface: str | None = None, local: bool = False,
+                 ctstate: CtState = CtState.NEW, now: float = 0.0) -> list[Outcome]:
+        """Every distinct outcome with its exact probability (they add up to 1), most
+        likely first; the node's own state and counters are left untouched."""
+        if self.engine == "compiled":
+            first = self._traversal(pkt, iface, local, ctstate, None, self.state.fork(), None,
+                                    now)
+            runs = explore_traversals(first)
+        else:
+            def run(chooser):
+                return self._traversal(pkt, iface, local, ctstate, chooser,
+                                       copy.deepcopy(self.state), None, now).run()
+            runs = explore(run)
         merged: dict = {}
-        for probability, journey in explore(run):
+        for probability, journey in runs:
             key = journey.key()
             if key in merged:
                 merged[key] = Outcome(merged[key].probability + probability, journey)
             else:
                 merged[key] = Outcome(probability, journey)
-        return sorted(merged.values(), key=lambda o: -o.probability)
+        # most likely first; compared as floats (exact comparisons of fractions with
+        # thousand-digit denominators would cost more than the enumeration itself)
+        return sorted(merged.values(), key=lambda o: -float(o.probability))

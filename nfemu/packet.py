@@ -66,7 +66,7 @@ def tcp_flags_text(flags: int) -> str:
     return text or "none"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Packet:
     """One IPv4 or IPv6 packet at a hook, with the skb metadata the matches read.
 
@@ -258,6 +258,14 @@ class Packet:
         ``udp_len`` follow the payload when they were the natural ones; a kept transport
         checksum (``l4_csum``) is updated incrementally (RFC 1624) for changed addresses,
         ports and ICMP id, as the kernel's NAT does for an incomplete segment."""
+        if self.l4_csum is None and _PLAIN_FIELDS.issuperset(changes):
+            # the per-packet path (NAT, MARK, routing): nothing derived changes, so copy the
+            # fields as they are (a Packet keeps them in its __dict__ for this)
+            new = object.__new__(Packet)
+            fields_ = new.__dict__
+            fields_.update(self.__dict__)
+            fields_.update(changes)
+            return new
         if "length" not in changes and not self.captured and self.length == self._natural_length():
             changes["length"] = 0
         if ("udp_len" not in changes and self.proto == UDP and self.frag == 0
@@ -457,6 +465,14 @@ class Packet:
 
 
 # ---- parsing helpers -------------------------------------------------------------------------
+
+# Fields whose change leaves every derived field (lengths, option kinds, chunks) as it is.
+_PLAIN_FIELDS = frozenset({
+    "src", "dst", "ttl", "tos", "flowlabel", "ip_id", "ip_flags", "sport", "dport",
+    "tcp_flags", "tcp_reserved", "tcp_seq", "tcp_ack", "tcp_window", "tcp_urgptr",
+    "icmp_type", "icmp_code", "icmp_rest", "sctp_vtag", "mark", "iif", "oif", "in_mac",
+    "out_mac", "pkttype"})
+
 
 def _parse_ip(data: bytes) -> dict:
     if not data:

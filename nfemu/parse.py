@@ -59,7 +59,9 @@ class Loader:
     Errors are collected (every error of the file is reported); a failed line is skipped."""
 
     def __init__(self, file: str = "<string>", family: Family = Family.IPV4,
-                 counters: bool = True):
+                 counters: bool = True, objects=None):
+        from .validate import FRESH_NAMESPACE
+        self.objects = FRESH_NAMESPACE if objects is None else objects
         self.file = file
         self.family = family
         self.counters = counters
@@ -165,7 +167,7 @@ class Loader:
         self.current = None
         from .validate import validate_table
         frozen = _freeze_table(table)
-        errors = validate_table(frozen, self.file)
+        errors = validate_table(frozen, self.file, self.objects)
         # A jump to a chain that did not exist when the rule was added fails the commit even
         # if the rule is gone by then (iptables-nft replays the batch in order).
         reported = {e.line for e in errors}
@@ -471,13 +473,16 @@ def _counters_from_words(pcnt: str, bcnt: str, loc: Location) -> Counters:
 # -- public API ---------------------------------------------------------------------------
 
 def loads(text: str, file: str = "<string>", family: Family | None = None,
-          counters: bool = False, engine: str = "fast") -> Ruleset:
+          counters: bool = False, engine: str = "fast", objects=None) -> Ruleset:
     """Read iptables-save/iptables-restore text into a Ruleset, checking it as a real load
     would. Raises ``RulesetErrors`` (a list of located errors) when the load would fail.
 
     ``counters=True`` behaves like ``iptables-restore -c`` (keep ``[p:b]``); ``engine`` picks
-    the line reader: ``"fast"`` or ``"grammar"`` (the full LALR parse; same result)."""
-    report = load_report(text, file, family, counters, engine)
+    the line reader: ``"fast"`` or ``"grammar"`` (the full LALR parse; same result).
+    ``objects`` (:class:`nfemu.validate.Objects`) names the nfacct objects and ipsets that
+    exist; by default none does, as in a fresh network namespace (``ALL_OBJECTS`` for a dump
+    taken on a node, where they all existed)."""
+    report = load_report(text, file, family, counters, engine, objects)
     if report.errors:
         raise RulesetErrors(report.errors)
     for w in report.warnings:
@@ -496,11 +501,11 @@ class LoadReport:
 
 
 def load_report(text: str, file: str = "<string>", family: Family | None = None,
-                counters: bool = False, engine: str = "fast") -> LoadReport:
+                counters: bool = False, engine: str = "fast", objects=None) -> LoadReport:
     """Read a text and report every error and warning (``nfemu check`` prints this)."""
     if family is None:
         family = guess_family(text)
-    loader = Loader(file, family, counters)
+    loader = Loader(file, family, counters, objects)
     with no_cyclic_gc():
         try:
             events = grammar_events(text, file) if engine == "grammar" else fast_events(text, file)
@@ -528,10 +533,11 @@ def _with_file(exc: LocatedError, file: str) -> LocatedError:
     return exc
 
 
-def load(path, family: Family | None = None, counters: bool = False) -> Ruleset:
+def load(path, family: Family | None = None, counters: bool = False,
+         objects=None) -> Ruleset:
     """Read a file (``-`` for standard input) of iptables-save/iptables-restore text."""
     text, name = read_text(path)
-    return loads(text, name, family, counters)
+    return loads(text, name, family, counters, objects=objects)
 
 
 def read_text(path) -> tuple[str, str]:

@@ -6,16 +6,24 @@ for local destinations, with the nat chains of PREROUTING and INPUT skipped).
 NAT is decided once per connection and manip type (nf_nat_inet_fn): the nat chains run only
 for a packet whose conntrack state is NEW or RELATED and whose manip of that hook's type is
 not decided yet; a nat chain that ends without a NAT target makes a null binding.
+
+A packet's way through the node is a :class:`Traversal`: a small state machine whose whole
+position (phase, hook, table, and inside the table the walk's chain, rule, match and return
+stack) lives in its fields, so that it can be copied at a random decision and the copy
+resumed later (exact enumeration, :func:`explore`). Trace, outcomes and replay all run it.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-
+from fractions import Fraction
+from .compile import Program
 from .engine import CtView, EvalContext, Verdict
 from .ext.conntrack import CtState
-from .interp import Step, walk_table
+from .interp import Step
 from .ir import Ruleset
 from .packet import Packet
+from .walk import compiled_walk, reference_walk
 
 # Each hook: the tables in priority order (raw -300, mangle -150, nat DNAT -100, filter 0,
 # security 50, nat SNAT 100). "nat" appears where the kernel registers it for that hook.
@@ -32,15 +40,24 @@ NAT_MANIP = {"PREROUTING": "dst", "OUTPUT": "dst", "INPUT": "src", "POSTROUTING"
 
 @dataclass
 class Journey:
-    """What happened to a packet: the verdict, where it ended, its last form, the steps."""
+    """What happened to a packet (the ``Trace`` of the API): the verdict, where it ended, its
+    last form, the path of rules and policies hit (``steps``, also ``path``), the events."""
 
     verdict: Verdict = Verdict.ACCEPT
-    where: str = ""                       # "local", "forward", "out", "dropped", "queued", ...
+    where: str = ""                       # "local", "forward", "out", "dropped ...", ...
     out_iface: str = ""
     packet: Packet | None = None
     steps: list[Step] = field(default_factory=list)
     events: list = field(default_factory=list)
     note: str = ""
+
+    @property
+    def path(self) -> list[Step]:
+        return self.steps
+
+    def scapy(self):
+        """The final packet as a scapy IP packet (None when nothing is left of it)."""
+        return None if self.packet is None else self.packet.to_scapy()
 
     def key(self) -> tuple:
         """What makes two outcomes the same (for merging enumerated outcomes)."""
@@ -48,124 +65,323 @@ class Journey:
                 tuple(self.steps))
 
 
-def run_hook(ruleset: Ruleset, hook: str, pkt: Packet, ev: EvalContext, journey: Journey,
-             counters: dict | None, skip_nat: bool = False) -> Packet | None:
-    """The tables of one hook in priority order; returns the packet, or None when a table
-    dropped or queued it (journey says which)."""
-    ev.hook = hook
-    tables = {t.name: t for t in ruleset.tables}
-    for name in HOOK_TABLES[hook]:
-        table = tables.get(name)
-        if table is None:
-            continue
-        chain = table.chain_map.get(hook)
-        if chain is None or not chain.declared:  # no such base chain in the kernel
-            continue
-        if name == "nat":
-            if skip_nat or not _nat_applies(ev, hook):
+Trace = Journey
+
+
+class Machine:
+    """What every traversal of one node shares: the tables each hook runs (only those with a
+    base chain the kernel registered), the walk over them, the host."""
+
+    def __init__(self, ruleset: Ruleset, host, compiled: bool = True):
+        self.ruleset = ruleset
+        self.host = host
+        self.compiled = compiled
+        if compiled:
+            tables = Program.compile(ruleset).tables
+            self.walk = compiled_walk
+        else:
+            tables = {t.name: t for t in ruleset.tables}
+            self.walk = reference_walk
+        irtables = {t.name: t for t in ruleset.tables}
+        self.hook_tables = {}
+        for hook, names in HOOK_TABLES.items():
+            entries = []
+            for name in names:
+                table = irtables.get(name)
+                if table is None:
+                    continue
+                chain = table.chain_map.get(hook)
+                if chain is None or not chain.declared:  # no such base chain in the kernel
+                    continue
+                entries.append((name, tables[name]))
+            self.hook_tables[hook] = tuple(entries)
+
+
+# phases of a traversal
+HOOK, IN_START, ROUTE_IN, POST, SENT, LOOPBACK, DELIVER, OUT_START, REROUTE = range(9)
+
+
+class Traversal:
+    """One packet's way through the node, resumable (see the module docstring)."""
+
+    def __init__(self, machine: Machine, pkt: Packet, ev: EvalContext,
+                 counters: dict | None, local: bool):
+        self.machine = machine
+        self.ev = ev
+        self.pkt = pkt
+        self.counters = counters
+        self.journey = Journey(packet=pkt, events=ev.events)
+        self.phase = OUT_START if local else IN_START
+        self.hook = ""
+        self.table_pos = 0
+        self.after = 0
+        self.skip_nat = False
+        self.from_loopback = False
+        self.route = None
+        self.before = None
+        self.where = ""
+        self.out_dev = ""
+        self.loop_back = False
+        self.table_before = None          # (dst, src, mark, tos) before the current table
+        # the walk's place inside a table while a random decision may be asked (nfemu/walk.py)
+        self.w_chain = None
+        self.w_index = 0
+        self.w_mi = 0
+        self.w_stack = None
+        # exact enumeration: this run's probability so far, the answer a resumed copy must
+        # give to the decision it was made at, and where new copies go
+        self.numerator = 1
+        self.denominator = 1
+        self.forced: bool | None = None
+        self.pending: list | None = None
+
+    # ---- the state machine ---------------------------------------------------------------
+    def run(self) -> Journey:
+        """Go on until the packet is delivered, sent, dropped or queued."""
+        while True:
+            phase = self.phase
+            if phase == HOOK:
+                if not self._run_hook():
+                    return self.journey
+                self.phase = self.after
+            elif phase == IN_START:
+                self._enter("PREROUTING", ROUTE_IN, self.from_loopback)
+            elif phase == ROUTE_IN:
+                if not self._route_in():
+                    return self.journey
+            elif phase == POST:
+                self._enter("POSTROUTING", SENT, False)
+            elif phase == SENT:
+                j = self.journey
+                j.verdict, j.where, j.out_iface, j.packet = (Verdict.ACCEPT, self.where,
+                                                            self.out_dev, self.pkt)
+                if not self.loop_back:
+                    return j
+                self.phase = LOOPBACK
+            elif phase == LOOPBACK:
+                # back in through lo; its NAT was decided in OUTPUT/POSTROUTING
+                self.pkt = self.pkt.replace(iif="lo", oif="")
+                self.ev.local = False
+                self.from_loopback, self.loop_back = True, False
+                self.phase = IN_START
+            elif phase == DELIVER:
+                j = self.journey
+                j.verdict, j.where, j.out_iface, j.packet = Verdict.ACCEPT, "local", "", self.pkt
+                return j
+            elif phase == OUT_START:
+                if not self._route_out():
+                    return self.journey
+            elif phase == REROUTE:
+                if not self._reroute():
+                    return self.journey
+            else:  # pragma: no cover
+                raise AssertionError(f"unknown phase {phase}")
+
+    def _enter(self, hook: str, after: int, skip_nat: bool) -> None:
+        self.hook, self.after, self.skip_nat = hook, after, skip_nat
+        self.table_pos = 0
+        self.phase = HOOK
+
+    def _run_hook(self) -> bool:
+        """The tables of the current hook from ``table_pos``; False when one dropped or
+        queued the packet (the journey says which)."""
+        hook, ev = self.hook, self.ev
+        ev.hook = hook
+        entries = self.machine.hook_tables[hook]
+        walk = self.machine.walk
+        while self.table_pos < len(entries):
+            name, table = entries[self.table_pos]
+            nat = name == "nat"
+            resuming = self.w_chain is not None
+            if nat and not resuming and (self.skip_nat or not _nat_applies(ev, hook)):
+                self.table_pos += 1
                 continue
-        result = walk_table(table, hook, pkt, ev, counters)
-        journey.steps.extend(result.steps)
-        pkt = result.packet
-        if name == "nat" and ev.ct is not None:
-            # a chain that ends without a NAT target still decides: a null binding
-            if NAT_MANIP[hook] == "dst":
-                ev.ct.dnat_done = True
-            else:
-                ev.ct.snat_done = True
-        if result.verdict is Verdict.DROP:
-            journey.verdict, journey.where = Verdict.DROP, f"dropped in {name} {hook}"
-            journey.packet = pkt
-            return None
-        if result.verdict is Verdict.QUEUE:
-            journey.verdict, journey.where = Verdict.QUEUE, f"queued in {name} {hook}"
-            journey.packet = pkt
-            return None
-    return pkt
+            if not resuming:
+                pkt = self.pkt
+                self.table_before = (pkt.dst, pkt.src, pkt.mark, pkt.tos)
+            verdict = walk(self, table, hook)
+            if nat and ev.ct is not None:
+                # a chain that ends without a NAT target still decides: a null binding
+                if NAT_MANIP[hook] == "dst":
+                    ev.ct.dnat_done = True
+                else:
+                    ev.ct.snat_done = True
+            if verdict is Verdict.DROP or verdict is Verdict.QUEUE:
+                j = self.journey
+                j.verdict = verdict
+                j.where = f"{'dropped' if verdict is Verdict.DROP else 'queued'} in {name} {hook}"
+                j.packet = self.pkt
+                return False
+            if hook == "OUTPUT" and (nat or name == "mangle") and not self._route_me_harder(nat):
+                return False
+            self.table_pos += 1
+        return True
+
+    def _route_me_harder(self, nat: bool) -> bool:
+        """ip_route_me_harder() inside the OUTPUT hook: right after mangle when it changed
+        the source, destination, mark or TOS (ipt_mangle_out; nft's route chains likewise),
+        right after nat when DNAT changed the destination (nf_nat_ipv4_local_fn). A failure
+        drops the packet there, so the later OUTPUT tables never see it. The new route's
+        device is not what the rest of OUTPUT compares ``-o`` with (nf_hook_state->out was
+        fixed when the hook started); POSTROUTING gets it (see _reroute)."""
+        pkt, before = self.pkt, self.table_before
+        if nat:
+            changed = pkt.dst != before[0]
+        else:
+            changed = (pkt.dst, pkt.src, pkt.mark, pkt.tos) != before
+        if not changed:
+            return True
+        route = self.machine.host.route_lookup(pkt.dst, pkt.src)
+        if not route.ok:
+            self._fail("no route after OUTPUT", route)
+            return False
+        return True
+
+    def _route_in(self) -> bool:
+        pkt = self.pkt
+        if self.from_loopback:
+            # back through lo the skb keeps the route it was sent with (loopback_xmit keeps
+            # its dst, ip_rcv_finish_core routes only packets without one): no input lookup,
+            # local delivery as routed on the way out
+            self._enter("INPUT", DELIVER, True)
+            return True
+        route = self.machine.host.route_lookup(pkt.dst, pkt.src, pkt.mark, iif=pkt.iif or "lo")
+        if not route.ok:
+            self._fail("dropped by routing", route)
+            return False
+        if route.local:
+            self._enter("INPUT", DELIVER, self.from_loopback)
+            return True
+        if pkt.ttl <= 1:
+            # ip_forward(): too many hops, dropped (with an ICMP time exceeded) before FORWARD
+            j = self.journey
+            j.verdict, j.where, j.packet = Verdict.DROP, "dropped by ip_forward", pkt
+            j.note = "TTL exceeded in transit"
+            return False
+        # ip_forward() lowers the TTL (ip_decrease_ttl) before the FORWARD hook
+        self.pkt = pkt.replace(oif=route.dev or "", ttl=pkt.ttl - 1)
+        self.where, self.out_dev = "forward", route.dev or ""
+        self._enter("FORWARD", POST, False)
+        return True
+
+    def _route_out(self) -> bool:
+        """Routing before OUTPUT: the socket's route (and source address)."""
+        ev, pkt = self.ev, self.pkt
+        ev.local = True
+        route = self.machine.host.route_lookup(pkt.dst, pkt.src)
+        if not route.ok:
+            self._fail("no route", route, keep_packet=False)
+            return False
+        if not pkt.src:
+            # the socket's source comes from this lookup before the packet exists, so
+            # conntrack sees it in the original tuple too
+            pkt = pkt.replace(src=route.prefsrc or 0)
+            if ev.ct is not None:
+                ev.ct.orig_src = ev.ct.repl_dst = pkt.src
+        self.pkt = pkt.replace(oif=route.dev or "")
+        self.route = route
+        self.before = (pkt.dst, pkt.src, pkt.mark, pkt.tos)
+        self._enter("OUTPUT", REROUTE, False)
+        return True
+
+    def _reroute(self) -> bool:
+        """ip_route_me_harder(): a changed destination (or mark) is routed again."""
+        pkt, route = self.pkt, self.route
+        if (pkt.dst, pkt.src, pkt.mark, pkt.tos) != self.before:
+            route = self.machine.host.route_lookup(pkt.dst, pkt.src)
+            if not route.ok:
+                self._fail("no route after OUTPUT", route)
+                return False
+            self.pkt = pkt.replace(oif=route.dev or "")
+        self.where, self.out_dev = "out", route.dev or ""
+        self.loop_back = bool(route.local)
+        self.phase = POST
+        return True
+
+    def _fail(self, where: str, route, keep_packet: bool = True) -> None:
+        j = self.journey
+        j.verdict, j.where = Verdict.DROP, where
+        j.note = f"{route.error}: {route.reason}"
+        if keep_packet:
+            j.packet = self.pkt
+
+    # ---- exact enumeration -----------------------------------------------------------------
+    def fork(self) -> Traversal:
+        """A copy that shares nothing mutable with this traversal: it resumes where this
+        one stands (the walk's place included)."""
+        twin = copy.copy(self)
+        j = self.journey
+        twin.journey = Journey(j.verdict, j.where, j.out_iface, j.packet, list(j.steps),
+                               list(j.events), j.note)
+        ev = twin.ev = copy.copy(self.ev)
+        ev.events = twin.journey.events
+        if ev.ct is not None:
+            ev.ct = copy.copy(ev.ct)
+        ev.state = ev.state.fork()
+        ev.chooser = twin.choose_exhaustively
+        if self.w_stack is not None:
+            twin.w_stack = list(self.w_stack)
+        return twin
+
+    def choose_exhaustively(self, p: Fraction) -> bool:
+        """The chooser of exact enumeration: answer "true" and leave a copy that will
+        answer "false" at this same decision; certain decisions do not branch."""
+        forced = self.forced
+        if forced is not None:
+            self.forced = None
+            return forced
+        num, den = p.numerator, p.denominator
+        if num <= 0 or num >= den:
+            return num >= den
+        twin = self.fork()
+        twin.forced = False
+        twin.numerator = self.numerator * (den - num)
+        twin.denominator = self.denominator * den
+        self.pending.append(twin)
+        self.numerator *= num
+        self.denominator *= den
+        return True
+
+
+_NEW_OR_RELATED = int(CtState.NEW | CtState.RELATED)
 
 
 def _nat_applies(ev: EvalContext, hook: str) -> bool:
     ct = ev.ct
     if ct is None or ct.untracked:
         return False
-    if not (ct.state & (CtState.NEW | CtState.RELATED)):
+    if not (int(ct.state) & _NEW_OR_RELATED):
         return False
     return not (ct.dnat_done if NAT_MANIP[hook] == "dst" else ct.snat_done)
 
 
-def arriving(ruleset: Ruleset, pkt: Packet, ev: EvalContext, counters: dict | None,
-             from_loopback: bool = False) -> Journey:
-    """A packet that arrives on ``pkt.iif``."""
-    journey = Journey(packet=pkt, events=ev.events)
-    pkt = run_hook(ruleset, "PREROUTING", pkt, ev, journey, counters, skip_nat=from_loopback)
-    if pkt is None:
-        return journey
-    route = ev.host.route_lookup(pkt.dst, pkt.src, pkt.mark, iif=pkt.iif or "lo")
-    if not route.ok:
-        journey.verdict, journey.where = Verdict.DROP, "dropped by routing"
-        journey.note = f"{route.error}: {route.reason}"
-        journey.packet = pkt
-        return journey
-    if route.local:
-        pkt = run_hook(ruleset, "INPUT", pkt, ev, journey, counters, skip_nat=from_loopback)
-        if pkt is not None:
-            journey.verdict, journey.where, journey.packet = Verdict.ACCEPT, "local", pkt
-        return journey
-    pkt = pkt.replace(oif=route.dev or "")
-    pkt = run_hook(ruleset, "FORWARD", pkt, ev, journey, counters)
-    if pkt is None:
-        return journey
-    return _postrouting(ruleset, pkt, ev, journey, counters, route.dev or "", "forward")
+def explore_traversals(first: Traversal) -> list[tuple[Fraction, Journey]]:
+    """Every outcome of ``first`` with its exact probability, by running it and every copy
+    it leaves at a random decision (depth first). The probabilities add up to exactly 1."""
+    pending = [first]
+    first.pending = pending
+    first.ev.chooser = first.choose_exhaustively
+    outcomes = []
+    while pending:
+        t = pending.pop()
+        journey = t.run()
+        outcomes.append((_fraction(t.numerator, t.denominator), journey))
+    return outcomes
 
 
-def local_out(ruleset: Ruleset, pkt: Packet, ev: EvalContext, counters: dict | None) -> Journey:
-    """A packet generated on this host (routing first, then OUTPUT and POSTROUTING; a local
-    destination comes back through lo)."""
-    journey = Journey(packet=pkt, events=ev.events)
-    ev.local = True
-    route = ev.host.route_lookup(pkt.dst, pkt.src)
-    if not route.ok:
-        journey.verdict, journey.where = Verdict.DROP, "no route"
-        journey.note = f"{route.error}: {route.reason}"
-        return journey
-    if not pkt.src:
-        # the socket's source comes from this lookup before the packet exists, so conntrack
-        # sees it in the original tuple too
-        pkt = pkt.replace(src=route.prefsrc or 0)
-        if ev.ct is not None:
-            ev.ct.orig_src = ev.ct.repl_dst = pkt.src
-    pkt = pkt.replace(oif=route.dev or "")
-    before = (pkt.dst, pkt.src, pkt.mark, pkt.tos)
-    pkt = run_hook(ruleset, "OUTPUT", pkt, ev, journey, counters)
-    if pkt is None:
-        return journey
-    if (pkt.dst, pkt.src, pkt.mark, pkt.tos) != before:
-        # ip_route_me_harder(): a changed destination (or mark) is routed again
-        route = ev.host.route_lookup(pkt.dst, pkt.src)
-        if not route.ok:
-            journey.verdict, journey.where = Verdict.DROP, "no route after OUTPUT"
-            journey.note = f"{route.error}: {route.reason}"
-            journey.packet = pkt
-            return journey
-        pkt = pkt.replace(oif=route.dev or "")
-    journey = _postrouting(ruleset, pkt, ev, journey, counters, route.dev or "", "out")
-    if journey.verdict is Verdict.ACCEPT and route.local:
-        # loopback: back in through lo; its NAT was decided in OUTPUT/POSTROUTING
-        back = journey.packet.replace(iif="lo", oif="")
-        ev.local = False
-        again = arriving(ruleset, back, ev, counters, from_loopback=True)
-        again.steps[:0] = journey.steps
-        return again
-    return journey
-
-
-def _postrouting(ruleset, pkt, ev, journey, counters, out_dev, where) -> Journey:
-    pkt = run_hook(ruleset, "POSTROUTING", pkt, ev, journey, counters)
-    if pkt is None:
-        return journey
-    journey.verdict, journey.where, journey.out_iface = Verdict.ACCEPT, where, out_dev
-    journey.packet = pkt
-    return journey
+def _fraction(numerator: int, denominator: int) -> Fraction:
+    """numerator/denominator reduced; a power-of-two denominator (every statistic
+    probability is u32 / 2^31) is reduced by shifting, much cheaper than a gcd of
+    thousand-digit numbers."""
+    if denominator & (denominator - 1) == 0 and numerator:
+        shift = min((numerator & -numerator).bit_length() - 1, denominator.bit_length() - 1)
+        numerator >>= shift
+        denominator >>= shift
+        try:
+            return Fraction(numerator, denominator, _normalize=False)  # Python 3.11
+        except TypeError:
+            return Fraction(numerator, denominator)
+    return Fraction(numerator, denominator)
 
 
 def new_conntrack(pkt: Packet, state: CtState = CtState.NEW) -> CtView:

@@ -1,9 +1,9 @@
 """``nfemu trace``: one packet through a node, as a readable trace or JSON.
 
 JSON (``--json``): ``{"seed", "outcomes": [{"probability": "p/q", "verdict", "where",
-"out_iface", "packet", "path": [{"hook", "table", "chain", "rule", "target"}],
+"out_iface", "note", "packet", "path": [{"hook", "table", "chain", "rule", "target"}],
 "events": [{"kind", "hook", "table", "chain", "rule", ...}]}]}``; without ``--all`` there is
-one outcome, sampled with the seed.
+one outcome, sampled with the seed. docs/trace.md documents the schema and the semantics.
 """
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ from .interp import NotEvaluable
 from .node import Node
 from .packetopts import packet_from_args
 from .parse import load_report, read_text
+from .validate import ALL_OBJECTS
 
 
 def _host(args) -> Host:
     if args.addrs or args.routes:
         if not (args.addrs and args.routes):
             raise ParseError("--addrs and --routes go together")
-        return Host.from_files(args.addrs, args.routes)
-    return Host.from_options(args.iface, args.local_ip, args.default_gateway)
+        return Host.from_files(args.addrs, args.routes, route_localnet=args.route_localnet)
+    return Host.from_options(args.iface, args.local_ip, args.default_gateway,
+                             route_localnet=args.route_localnet)
 
 
 def _rule_text(node: Node, step) -> str:
@@ -35,7 +37,8 @@ def _rule_text(node: Node, step) -> str:
 
 def cmd_trace(args) -> int:
     text, name = read_text(args.file)
-    report = load_report(text, name)
+    # a node's dump: the nfacct objects and ipsets it names existed there
+    report = load_report(text, name, objects=ALL_OBJECTS)
     for w in report.warnings:
         print(w.format(), file=sys.stderr)
     if report.errors:
@@ -52,19 +55,18 @@ def cmd_trace(args) -> int:
     try:
         if args.all:
             outcomes = [(o.probability, o.journey) for o in node.outcomes(
-                pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate)]
+                pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate,
+                now=args.time)]
         else:
             outcomes = [(None, node.trace(pkt, iface=ctx.arrives_on, local=ctx.local,
-                                          ctstate=ctx.ctstate))]
+                                          ctstate=ctx.ctstate, now=args.time))]
     except NotEvaluable as exc:
         print(f"nfemu trace: error: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"seed": node.seed, "experimental": True, "outcomes": [
+        print(json.dumps({"seed": node.seed, "outcomes": [
             _journey_json(node, p, j) for p, j in outcomes]}, indent=2))
         return 0
-    print("# nfemu trace is experimental: filter and mangle evaluation is checked against a "
-          "running kernel, NAT and the kube-proxy paths not yet (issue 3)")
     if not args.all:
         print(f"# seed {node.seed} (random choices are sampled; --all gives every outcome)")
     print(f"packet: {pkt.describe()}" + (f" arriving on {ctx.arrives_on}" if ctx.arrives_on

@@ -5,6 +5,8 @@ built-in hook its rule is reachable from (``xt_check_match``/``xt_check_target``
 net/netfilter/x_tables.c), and each extension's own checkentry."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .errors import Location, ValidationError
 from .ext import MATCHES, TARGETS
 from .ext.base import Kernel
@@ -72,7 +74,30 @@ def find_loop(table: Table, graph=None) -> Rule | None:
     return None
 
 
-def validate_table(table: Table, file: str = "<string>") -> list[ValidationError]:
+@dataclass(frozen=True)
+class Objects:
+    """Named kernel objects that rules refer to but iptables does not create: nfacct
+    objects (``-m nfacct``) and ipsets (``-m set``, ``-j SET``). ``None`` means every name
+    exists (a dump saved on a node that had them); a set names exactly those that exist.
+    The default is a fresh network namespace, where none does and the kernel refuses such
+    rules (what ``iptables-restore --test`` on another machine would say)."""
+
+    nfacct: frozenset | None = frozenset()
+    ipsets: frozenset | None = frozenset()
+
+    def has(self, value) -> bool:
+        """The object ``value`` (an Nfacct or Set match, a SET target) refers to exists."""
+        names = self.nfacct if value.NAME == "nfacct" else self.ipsets
+        return names is None or value.name in names
+
+
+FRESH_NAMESPACE = Objects()
+ALL_OBJECTS = Objects(None, None)
+_OBJECT_EXTENSIONS = frozenset({"nfacct", "set"})
+
+
+def validate_table(table: Table, file: str = "<string>",
+                   objects: Objects = FRESH_NAMESPACE) -> list[ValidationError]:
     errors: list[ValidationError] = []
     chains = table.chain_map
 
@@ -103,7 +128,8 @@ def validate_table(table: Table, file: str = "<string>") -> list[ValidationError
         for rule in chain.rules:
             for value in rule.matches:
                 spec = checked_spec(value, MATCHES)
-                if spec is not None:
+                if spec is not None and not (value.NAME in _OBJECT_EXTENSIONS
+                                             and objects.has(value)):
                     for message in _kernel_checks(spec, value, table.name, hooks, rule):
                         err(rule, message)
             value = rule.target

@@ -273,11 +273,17 @@ class Snat(Target):
 # * The port (ICMP: the echo id): kept when it is inside the given port range (or no port
 #   range was given) and neither --random nor --random-fully is set; a DNAT without ports
 #   never changes the port. Otherwise nf_nat_l4proto_unique_tuple() picks
-#   ``min + off % range_size`` with ``off = port - base`` for a ``/BASE`` shift (exact) or
-#   ``off = get_random_u16()``. That random offset is NOT enumerated through ev.choose (a
-#   kube MASQUERADE --random-fully would make 64,512 outcomes of every packet): nfemu takes
-#   the packet's own port when it lies in the candidate range (a choice of nonzero
-#   probability), else the range start, and says so in the event (``random_port``).
+#   ``min + off % range_size`` with ``off = port - base`` for a ``/BASE`` shift (exact),
+#   ``off = 0`` for a destination manip (DNAT, REDIRECT, NETMAP in PREROUTING/OUTPUT)
+#   without --random/--random-fully: the range's first port (exact; kernel >= 6.8, commit
+#   "netfilter: nat: restore default DNAT behavior" - 5.x and 6.0-6.7 drew a random offset
+#   here too; confirmed on 6.18 by tests/kernel/test_nat_vs_kernel.py), else
+#   ``off = get_random_u16()`` (every source manip, and --random/--random-fully). That
+#   random offset is NOT enumerated through ev.choose (a kube MASQUERADE --random-fully
+#   would make 64,512 outcomes of every packet): nfemu takes the packet's own port when it
+#   lies in the candidate range (a choice of nonzero probability), else the range start,
+#   and says so in the event (``random_port``); the kernel test checks that the kernel's
+#   choice lies in that range.
 # * SNAT without a port range on that path uses the kernel's classes: 1-511, 600-1023 or
 #   1024-65535 after the original port.
 # Ports exist for tcp, udp and sctp packets (the kernel also rewrites udplite and dccp, whose
@@ -342,6 +348,10 @@ def _unique_key(proto: int, key: int, r: NatRange, manip: str) -> tuple[int, tup
     if f & _PROTO_OFFSET:
         off = (key - r.base_port) & 0xFFFF
         return (lo + off % size) & 0xFFFF, None
+    if manip == MANIP_DST and not f & _RANDOM_ALL:
+        # off = 0: the first port of the range (the kernel then tries the next ones while
+        # the tuple is taken, which a single-connection table never is)
+        return lo & 0xFFFF, None
     # off = get_random_u16(): deterministic representative (see above)
     if size == 1:
         return lo & 0xFFFF, None                  # one candidate: no choice at all

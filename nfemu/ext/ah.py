@@ -18,8 +18,13 @@ IPPROTO_AH = 51
 
 @dataclass(frozen=True, slots=True)
 class Ah(SpiRange):
+    """ipt_ah.c ah_mt(): struct ip_auth_hdr is 12 bytes (next header, length, reserved,
+    SPI, sequence number); see :meth:`SpiRange.match`."""
+
     NAME = "ah"
     OPTION = "ahspi"
+    SPI_OFFSET = 4
+    HEADER = 12
 
 
 OPTIONS, build = spi_builder(Ah, "ah", "ahspi")

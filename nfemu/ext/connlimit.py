@@ -7,6 +7,11 @@ length or a contiguous network mask; anything else is all ones, the default), ``
 ``--connlimit-daddr``. iptables-save always prints the limit, the mask as a prefix length
 (count_bits: the length up to the highest zero bit) and the address selector.
 No kernel restriction.
+
+Evaluation (:meth:`Connlimit.match`) is in nfemu's single-packet view: the only connection
+known is the packet's own, so the count is 1; a rule that has already counted a connection
+of the same address group raises NotEvaluable instead of guessing whether that one is still
+in the kernel's conntrack table.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from ..errors import ParseError
 from ..ir import Family, Match
 from .base import ExtSpec, Given, RuleContext
+from .u32 import not_evaluable
 from .xthost import parse_plen, plen_mask
 from .xtopt import XtOpt, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
@@ -36,6 +42,39 @@ class Connlimit(Match):
     mask: int = 0xFFFFFFFF
     flags: ConnlimitFlag = ConnlimitFlag(0)
     family: Family = Family.IPV4
+
+    def match(self, pkt, ev) -> bool:
+        """xt_connlimit.c connlimit_mt(): the key is the source (``--connlimit-daddr``: the
+        destination) address under the mask, with the conntrack zone; nf_conncount keeps, per
+        rule, the connections counted under each key, adds the packet's connection (its
+        original tuple) when it is not there yet and drops those no longer in the conntrack
+        table; the match is ``(count > limit) ^ INVERT`` (``--connlimit-upto`` sets INVERT).
+
+        The simplification, explicit: nfemu evaluates one packet with one connection (its
+        own) and no conntrack table, so the count is 1 (``--connlimit-above N`` matches only
+        for N = 0, ``--connlimit-upto N`` always for N >= 1). That holds for the first packet
+        the rule counts under a key. The rule remembers the keys it has counted
+        (``ev.state.limit[("connlimit",) + ev.state_key]``); at a second packet under the
+        same key the kernel's count depends on the earlier connections' life in the
+        conntrack table (timeouts, confirmation, teardown) and, for a second packet of the
+        same connection, on the kernel version (nf_conncount's same-jiffy shortcut could
+        count a connection twice until the 2025 fix that skips confirmed connections):
+        NotEvaluable rather than a guess."""
+        width = 32 if pkt.family == 4 else 128
+        addr = pkt.dst if self.flags & ConnlimitFlag.DADDR else pkt.src
+        ct = ev.ct
+        zone = ct.zone if ct is not None else 0
+        key = (addr & self.mask & ((1 << width) - 1), zone)
+        counted = ev.state.limit.setdefault(("connlimit",) + ev.state_key, set())
+        if key in counted:
+            raise not_evaluable(
+                "-m connlimit: this rule has counted a connection of the same address group "
+                "before; whether it still counts depends on the kernel's conntrack table, "
+                "which nfemu's single-packet view does not hold "
+                f"({ev.table} {ev.chain} rule {ev.rule})")
+        counted.add(key)
+        count = 1
+        return (count > self.limit) != bool(self.flags & ConnlimitFlag.INVERT)
 
     def save(self) -> str:
         width = self.family.width

@@ -55,6 +55,11 @@ class CtDir(enum.IntEnum):
 IPS_SRC_NAT = 1 << 4
 IPS_DST_NAT = 1 << 5
 _CTINFO_BITS = CtState.NEW | CtState.ESTABLISHED | CtState.RELATED
+# the same as plain ints, for the per-packet path (IntFlag operations are slow)
+_INVALID, _ESTABLISHED, _RELATED, _NEW, _SNAT, _DNAT, _UNTRACKED = (
+    int(CtState.INVALID), int(CtState.ESTABLISHED), int(CtState.RELATED), int(CtState.NEW),
+    int(CtState.SNAT), int(CtState.DNAT), int(CtState.UNTRACKED))
+_CTINFO = int(_CTINFO_BITS)
 
 
 def _no_entry(ct) -> bool:
@@ -184,18 +189,32 @@ class Conntrack(Match):
         set, --ctdir ORIGINAL/REPLY by the packet's direction.
         --ctexpire uses ``ct.expires`` (remaining seconds) when the CtView has it, else 0
         (what nf_ct_expires gives an unconfirmed entry)."""
-        ct = tracked(ev)
-        if self.state is not None:
-            bits = statebit(ev)
-            if ct is not None:
-                if ct.status & IPS_SRC_NAT or ct.state & CtState.SNAT:
-                    bits |= CtState.SNAT
-                if ct.status & IPS_DST_NAT or ct.state & CtState.DNAT:
-                    bits |= CtState.DNAT
-            if bool(self.state & bits) == self.state_inv:
-                return False
+        # statebit() and tracked() in plain ints: this runs for most kube-proxy packets
+        ct = ev.ct
+        if ct is None:
+            bits = _INVALID
+        else:
+            s = int(ct.state)
+            if ct.untracked or s & _UNTRACKED:
+                bits, ct = _UNTRACKED, None
+            elif s & _INVALID:
+                bits, ct = _INVALID, None
+            else:
+                bits = s & _CTINFO
+                if ct.status & IPS_SRC_NAT or s & _SNAT:
+                    bits |= _SNAT
+                if ct.status & IPS_DST_NAT or s & _DNAT:
+                    bits |= _DNAT
+        if self.state is not None and bool(self.state._value_ & bits) == self.state_inv:
+            return False
         if ct is None:
             return self.state is not None
+        if (self.origsrc is None and self.origdst is None and self.replsrc is None
+                and self.repldst is None and self.proto is None and self.origsrc_port is None
+                and self.origdst_port is None and self.replsrc_port is None
+                and self.repldst_port is None and self.status is None
+                and self.expires is None and self.direction is None):
+            return True     # --ctstate alone, the common case
         if self.direction is not None and \
                 (not ct.reply) != (self.direction is CtDir.ORIGINAL):
             return False

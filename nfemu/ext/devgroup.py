@@ -8,6 +8,10 @@ name when the value has one and the mask is all ones, else ``0xV`` or ``0xV/0xM`
 Kernel (devgroup_mt_checkentry): --src-group only in a rule of PREROUTING, INPUT or FORWARD,
 --dst-group only in FORWARD, OUTPUT or POSTROUTING; under nf_tables only a rule of the built-in
 chain itself is checked (a user chain's rule has an empty hook mask at checkentry time).
+
+Evaluation (:meth:`Devgroup.match`) needs each device's group (``ip link set DEV group N``;
+0, "default", unless set): it reads ``group`` from the host's interface and raises
+NotEvaluable when the host model has none (nfemu's Interface does not record groups yet).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from ..errors import ParseError
 from ..ir import BUILTIN_CHAINS, Match
 from .base import FWD, IN, OUT, POST, PRE, ExtSpec, Given, RuleContext
+from .u32 import not_evaluable
 from .xtopt import XtOpt, parse_val_mask, xt_collect, xt_fcheck, xt_opts
 
 U32 = 0xFFFFFFFF
@@ -47,6 +52,25 @@ class Devgroup(Match):
     dst_group: int = 0
     dst_mask: int = 0
 
+    def match(self, pkt, ev) -> bool:
+        """xt_devgroup.c devgroup_mt(): with --src-group, ``(src_group ^ in->group) &
+        src_mask`` must be 0 (non-zero with ``!``); with --dst-group the same for the output
+        device. A device's group comes from the host model (``Interface.group``); without it
+        (or for a device the host does not have) NotEvaluable. A rule that asks for a device
+        the hook does not have (the input device in OUTPUT, reached through a user chain the
+        kernel could not check) would make the kernel dereference a NULL device:
+        NotEvaluable too."""
+        f = self.flags
+        if f & DevgroupFlag.MATCH_SRC:
+            group = _group(ev, pkt.iif, "input")
+            if bool((self.src_group ^ group) & self.src_mask) != bool(f & DevgroupFlag.INVERT_SRC):
+                return False
+        if f & DevgroupFlag.MATCH_DST:
+            group = _group(ev, pkt.oif, "output")
+            if bool((self.dst_group ^ group) & self.dst_mask) != bool(f & DevgroupFlag.INVERT_DST):
+                return False
+        return True
+
     def save(self) -> str:
         f = self.flags
         out = ""
@@ -57,6 +81,21 @@ class Devgroup(Match):
             out += f"{' !' if f & DevgroupFlag.INVERT_DST else ''} --dst-group " \
                    f"{_val_mask(self.dst_group, self.dst_mask)}"
         return out
+
+
+def _group(ev, dev: str, which: str) -> int:
+    """``xt_in(par)->group`` / ``xt_out(par)->group`` from the host model."""
+    where = f"({ev.table} {ev.chain} rule {ev.rule})"
+    if not dev:
+        raise not_evaluable(f"-m devgroup asks the {which} device's group where the packet has "
+                            f"no {which} device (the kernel would dereference NULL) {where}")
+    host = ev.host
+    iface = host.interface(dev) if host.has_interface(dev) else None
+    group = getattr(iface, "group", None)
+    if group is None:
+        raise not_evaluable(f"-m devgroup needs the group of device {dev}, which nfemu's host "
+                            f"model does not record {where}")
+    return group
 
 
 def _group_number(name: str) -> int | None:

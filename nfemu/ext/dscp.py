@@ -38,6 +38,11 @@ class Dscp(Match):
     dscp: int = 0
     invert: bool = False
 
+    def match(self, pkt, ev) -> bool:
+        """xt_dscp.c dscp_mt() / dscp_mt6(): the DS field (IPv4 TOS byte, IPv6 traffic
+        class: ``pkt.tos``) shifted right by XT_DSCP_SHIFT (2) equals ``dscp``, xor ``!``."""
+        return ((pkt.tos >> 2) == self.dscp) != self.invert
+
     def save(self) -> str:
         return f"{' !' if self.invert else ''} --dscp 0x{self.dscp:02x}"
 

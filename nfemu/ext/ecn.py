@@ -13,6 +13,7 @@ from ..errors import ParseError
 from ..ir import Match
 from ..protocols import TCP
 from .base import ExtSpec, Given, RuleContext
+from .u32 import skb_view
 from .xtopt import XtOpt, parse_uint_opt, xt_collect, xt_fcheck, xt_opts
 
 
@@ -32,6 +33,25 @@ class Ecn(Match):
     operation: EcnOp = EcnOp(0)
     invert: EcnOp = EcnOp(0)
     ip_ect: int = 0
+
+    def match(self, pkt, ev) -> bool:
+        """xt_ecn.c ecn_mt4() / ecn_mt6(): with ``--ecn-ip-ect``, the ECN field (the low two
+        bits of the IPv4 TOS or IPv6 traffic class, ``pkt.tos & 3``) must equal ip_ect, xor
+        its ``!``; then match_tcp() reads the TCP header at ``par->thoff`` (no fragment
+        check; a header under 20 bytes fails the match, without hotdrop) and each of
+        ``--ecn-tcp-ece``/``--ecn-tcp-cwr`` asks its flag set (clear with ``!``)."""
+        op, inv = self.operation, self.invert
+        if op & EcnOp.IP and ((pkt.tos & 3) == self.ip_ect) == bool(inv & EcnOp.IP):
+            return False
+        if op & (EcnOp.ECE | EcnOp.CWR):
+            th = skb_view(pkt).l4(0, 20, "-m ecn")
+            if th is None:
+                return False
+            flags = th[13]
+            for bit, flag in ((EcnOp.ECE, 0x40), (EcnOp.CWR, 0x80)):
+                if op & bit and bool(flags & flag) == bool(inv & bit):
+                    return False
+        return True
 
     def save(self) -> str:
         out = []

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from ..ir import Match
 from .base import ExtSpec, Given, Kernel, RuleContext
+from .tcp import hotdrop
+from .u32 import skb_view
 from .xtopt import XtOpt, parse_uint_range, xt_collect, xt_opts
 
 U32 = 0xFFFFFFFF
@@ -22,9 +24,26 @@ class SpiRange(Match):
 
     NAME = "esp"
     OPTION = "espspi"
+    #: where the SPI lies in the header, and how many header bytes the kernel reads
+    SPI_OFFSET = 0
+    HEADER = 8
     lo: int = 0
     hi: int = U32
     inv: bool = False
+
+    def match(self, pkt, ev) -> bool:
+        """xt_esp.c esp_mt() (and ipt_ah.c ah_mt()): a non-first fragment never matches;
+        the header (ESP: 8 bytes, SPI first; AH: 12 bytes, SPI at 4) is read at
+        ``par->thoff``, a datagram too short for it is a hotdrop; then spi_match():
+        ``lo <= SPI <= hi`` xor ``!``."""
+        if pkt.frag:
+            return False
+        hdr = skb_view(pkt).l4(0, self.HEADER, f"-m {self.NAME}")
+        if hdr is None:
+            hotdrop(ev, f"{self.NAME}: header cut short")
+            return False
+        spi = int.from_bytes(hdr[self.SPI_OFFSET:self.SPI_OFFSET + 4], "big")
+        return (self.lo <= spi <= self.hi) != self.inv
 
     def save(self) -> str:
         if self.lo == 0 and self.hi == U32:

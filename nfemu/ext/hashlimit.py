@@ -17,6 +17,10 @@ unit's length; 15 s in byte mode, 60 s with a byte burst).
 Kernel checks: gc interval and expiry not 0, masks at most 32 (IPv4) or 128, packet mode
 ``avg * burst`` not overflowing the credit computation (ERANGE), a name the proc file system
 takes (no ``/``, not ``.``/``..``). The table size and entry limit are capped at 1048576.
+
+Evaluation (:meth:`Hashlimit.match`) keeps the kernel's hash tables (one per name and family,
+shared by the rules naming it) in ``ev.state.limit`` and runs their token buckets on jiffies
+taken from ``ev.now`` (HZ 250, :data:`nfemu.ext.recent.HZ`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ from ..errors import ParseError
 from ..ir import Family, Match
 from .base import ExtSpec, Given, RuleContext
 from .limit import unit_index
+from .recent import HZ
+from .tcp import hotdrop
+from .u32 import not_evaluable, skb_view
 from .xthost import parse_plen
 from .xtopt import XtOpt, parse_uint_opt, xt_fcheck, xt_opts, xt_parse
 
@@ -95,6 +102,85 @@ class Hashlimit(Match):
     srcmask: int = 32
     dstmask: int = 32
     family: Family = Family.IPV4
+
+    def match(self, pkt, ev) -> bool:
+        """xt_hashlimit.c hashlimit_mt_v2() -> hashlimit_mt_common().
+
+        The hash table is the one named ``--hashlimit-name`` for the family
+        (htable_find_get()): the first rule with that name creates it with its own
+        configuration (mode, masks, rate, burst, expiry, sizes) and every rule naming it
+        shares its entries and that configuration; a rule's own configuration only decides
+        whether its cost is per packet or per byte and whether it is inverted. The kernel
+        creates the table when such a rule is loaded, nfemu when the first one is evaluated
+        (the same table unless two rules give one name different configurations and the
+        later-loaded one is reached first).
+
+        The entry's key (hashlimit_init_dst()): the source and/or destination address under
+        their masks, and the source and/or destination port: the two 16-bit words at the
+        transport header for tcp, udp, udplite, dccp, sctp and esp (the SPI), at offset 4
+        for ah, zero for other protocols; a datagram too short for them is a hotdrop. A
+        new entry starts with a full bucket (rateinfo_init(); packet mode: credit =
+        avg * burst credits, each packet costing avg credits; byte mode: one second's worth
+        of credit, refilled up to ``burst`` more times when a packet does not fit, each packet
+        costing ``(len / 16 + 1) * cost``); a known one gains credit for the jiffies since
+        its last packet, up to the cap (rateinfo_recalc()). The packet matches when the
+        credit covers its cost (and pays it), else not; ``--hashlimit-above`` reverses it.
+        When the table holds ``htable-max`` entries, a packet that needs a new one is a
+        hotdrop.
+
+        Time: jiffies are ``floor(ev.now * HZ)`` with HZ 250 (Debian/Ubuntu kernels; the
+        credit arithmetic gives the same rates at HZ 1000, only the granularity differs).
+        Entries expire ``htable-expire`` ms after their last packet and the kernel's garbage
+        collector, a work item every ``htable-gcinterval`` ms, removes expired ones; a
+        removed entry comes back full. Before its expiry an entry is there; more than one gc
+        interval after it, it is taken as removed (the collector running on time); in
+        between, whether the collector has run depends on its timer's phase, so nfemu
+        raises NotEvaluable unless both cases give the same bucket. Without
+        ``htable-size`` the kernel sizes the table from the machine's memory: 8192 buckets
+        (so 65536 entries at most) are assumed, which is what machines with more than 1 GiB
+        get."""
+        key = ("hashlimit", self.family, self.name)
+        table = ev.state.limit.get(key)
+        if table is None:
+            table = ev.state.limit[key] = HashlimitTable(self)
+        cfg = table.cfg
+        dst = _dst_key(cfg, pkt)
+        if dst is None:
+            hotdrop(ev, "hashlimit: ports cut short")
+            return False
+        now = _jiffies(ev.now)
+        entries = table.entries
+        ent = entries.get(dst)
+        if ent is not None and now - ent.expires >= 0:      # expired, maybe collected
+            if now - ent.expires > table.gc_jiffies:
+                del entries[dst]
+                ent = None
+            else:
+                kept = ent.copy()
+                kept.recalc(now, cfg.mode)
+                fresh = table.new_entry(now)
+                if not kept.same_bucket(fresh):
+                    raise not_evaluable(
+                        f"-m hashlimit --hashlimit-name {self.name}: the entry for this packet "
+                        f"expired {(now - ent.expires) * 1000 // HZ} ms ago and whether the "
+                        f"garbage collector (every {cfg.gc_interval} ms) has removed it yet "
+                        f"depends on its timer ({ev.table} {ev.chain} rule {ev.rule})")
+        if ent is None:
+            if len(entries) >= table.max_entries and not table.room(now, ev, self.name):
+                hotdrop(ev, "hashlimit: table full")
+                return False
+            ent = entries[dst] = table.new_entry(now)
+        else:
+            ent.expires = now + table.expire_jiffies
+            ent.recalc(now, cfg.mode)
+        if self.mode & HashMode.BYTES:
+            cost = ent.byte_cost(pkt.length)
+        else:
+            cost = ent.cost
+        if ent.credit >= cost:
+            ent.credit -= cost
+            return not self.mode & HashMode.INVERT
+        return bool(self.mode & HashMode.INVERT)
 
     def save(self) -> str:
         mode = self.mode
@@ -286,3 +372,147 @@ def check(value: Hashlimit, table: str, hooks, rule) -> list[str]:
 
 
 SPEC = ExtSpec("hashlimit", "match", xt_opts(OPTIONS), build, check=check)
+
+
+# ---- evaluation state (xt_hashlimit.c) ------------------------------------------------------
+
+def _pow2_below(x: int) -> int:
+    """POW2_BELOW32/64(): the largest power of two not above x."""
+    return 1 << (x.bit_length() - 1)
+
+
+#: CREDITS_PER_JIFFY (64-bit credits of revisions 2 and 3) and CREDITS_PER_JIFFY_BYTES
+CPJ = _pow2_below(U64 // (HZ * 60 * 60 * 24))
+CPJ_BYTES = _pow2_below(U32 // HZ)
+#: the byte-mode bucket: one second's worth of credit
+BYTE_CAP = CPJ_BYTES * HZ
+_PROTO_PORTS = {6: 0, 17: 0, 33: 0, 50: 0, 132: 0, 136: 0, 51: 4}   # proto_ports_offset()
+DEFAULT_SIZE = 8192            # htable_create() on a machine with more than 1 GiB of RAM
+
+
+def user2credits(user: int) -> int:
+    """user2credits() for revisions 2 and 3: ``user * (HZ * CPJ / 1000000)`` in u64."""
+    return (user * (HZ * CPJ // SCALE)) & U64
+
+
+def user2credits_byte(user: int) -> int:
+    return ((user & U32) * HZ * CPJ_BYTES) >> 32 & U32
+
+
+def _jiffies(now: float) -> int:
+    return int((now * HZ) // 1)
+
+
+def _msecs_to_jiffies(ms: int) -> int:
+    return -(-ms * HZ // 1000)
+
+
+def _maskl(addr: int, plen: int, width: int) -> int:
+    """maskl() / hashlimit_ipv6_mask(): the address under a prefix of plen bits."""
+    if plen <= 0:
+        return 0
+    plen = min(plen, width)
+    return addr & (((1 << width) - 1) ^ ((1 << (width - plen)) - 1))
+
+
+def _dst_key(cfg: Hashlimit, pkt) -> tuple | None:
+    """hashlimit_init_dst(): the entry's key, None when the ports cannot be read."""
+    mode = cfg.mode
+    width = 32 if pkt.family == 4 else 128
+    dst = _maskl(pkt.dst, cfg.dstmask, width) if mode & HashMode.HASH_DIP else 0
+    src = _maskl(pkt.src, cfg.srcmask, width) if mode & HashMode.HASH_SIP else 0
+    if not mode & (HashMode.HASH_DPT | HashMode.HASH_SPT):
+        return (src, dst, 0, 0)
+    poff = _PROTO_PORTS.get(pkt.proto)
+    if poff is None:
+        sport = dport = 0
+    else:
+        ports = skb_view(pkt).l4(poff, 4, "-m hashlimit")
+        if ports is None:
+            return None
+        sport, dport = int.from_bytes(ports[:2], "big"), int.from_bytes(ports[2:], "big")
+    return (src, dst, sport if mode & HashMode.HASH_SPT else 0,
+            dport if mode & HashMode.HASH_DPT else 0)
+
+
+class HashlimitEntry:
+    """struct dsthash_ent: expiry and rateinfo (prev, credit, credit_cap, cost), jiffies."""
+
+    __slots__ = ("cost", "credit", "credit_cap", "expires", "prev")
+
+    def __init__(self, expires: int, prev: int, credit: int, credit_cap: int, cost: int):
+        self.expires, self.prev = expires, prev
+        self.credit, self.credit_cap, self.cost = credit, credit_cap, cost
+
+    def copy(self) -> HashlimitEntry:
+        return HashlimitEntry(self.expires, self.prev, self.credit, self.credit_cap, self.cost)
+
+    def same_bucket(self, other: HashlimitEntry) -> bool:
+        return (self.credit, self.credit_cap, self.cost) == \
+            (other.credit, other.credit_cap, other.cost)
+
+    def recalc(self, now: int, mode: HashMode) -> None:
+        """rateinfo_recalc(): credit for the jiffies since the last packet, capped."""
+        delta = now - self.prev
+        if delta == 0:
+            return
+        self.prev = now
+        if mode & HashMode.BYTES:
+            before = self.credit
+            self.credit = (self.credit + CPJ_BYTES * delta) & U64
+            cap = BYTE_CAP
+            if before >= self.credit:                       # u64 overflow
+                self.credit = cap
+                return
+        else:
+            self.credit = (self.credit + delta * CPJ) & U64
+            cap = self.credit_cap
+        self.credit = min(self.credit, cap)
+
+    def byte_cost(self, length: int) -> int:
+        """hashlimit_byte_cost(): 16-byte chunks times the cost, at most a full bucket;
+        an empty bucket is refilled while refills (credit_cap) remain."""
+        cost = min(((length >> BYTE_SHIFT) + 1) * self.cost, BYTE_CAP)
+        if self.credit < cost and self.credit_cap:
+            self.credit_cap -= 1
+            self.credit = BYTE_CAP
+        return cost
+
+
+class HashlimitTable:
+    """struct xt_hashlimit_htable: the configuration of the rule that created it and the
+    entries by key."""
+
+    def __init__(self, cfg: Hashlimit):
+        self.cfg = cfg
+        size = cfg.size or DEFAULT_SIZE
+        top = cfg.max or 8 * size
+        self.max_entries = max(top, size)
+        self.expire_jiffies = _msecs_to_jiffies(cfg.expire)
+        self.gc_jiffies = _msecs_to_jiffies(cfg.gc_interval)
+        self.entries: dict = {}
+
+    def new_entry(self, now: int) -> HashlimitEntry:
+        """rateinfo_init() with the table's configuration."""
+        cfg = self.cfg
+        expires = now + self.expire_jiffies
+        if cfg.mode & HashMode.BYTES:
+            return HashlimitEntry(expires, now, BYTE_CAP, cfg.burst, user2credits_byte(cfg.avg))
+        credit = user2credits((cfg.avg * cfg.burst) & U64)
+        return HashlimitEntry(expires, now, credit, credit, user2credits(cfg.avg))
+
+    def room(self, now: int, ev, name: str) -> bool:
+        """Whether a new entry fits once the collected entries are gone (dsthash_alloc_init()
+        refuses at ``count >= max``); NotEvaluable when that depends on the collector."""
+        gone = [k for k, e in self.entries.items() if now - e.expires > self.gc_jiffies]
+        for k in gone:
+            del self.entries[k]
+        sure = sum(1 for e in self.entries.values() if now - e.expires < 0)
+        if len(self.entries) < self.max_entries:
+            return True
+        if sure >= self.max_entries:
+            return False
+        raise not_evaluable(
+            f"-m hashlimit --hashlimit-name {name}: the table is full unless the garbage "
+            f"collector has removed expired entries, which depends on its timer "
+            f"({ev.table} {ev.chain} rule {ev.rule})")

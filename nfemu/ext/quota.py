@@ -23,6 +23,25 @@ class Quota(Match):
     quota: int = 0
     invert: bool = False
 
+    def match(self, pkt, ev) -> bool:
+        """xt_quota.c quota_mt(): the rule keeps its own remaining budget (``priv->quota``,
+        here ``ev.state.quota[ev.state_key]``, starting at --quota when the rule is loaded).
+        A packet of ``skb->len`` bytes (the IP total length) that fits (``quota >= len``)
+        is taken from it and the result is "match" (no match with ``!``); the first packet
+        that does not fit empties the budget, so that no packet, however small, matches
+        again. Every packet that reaches the match counts, whatever the rule's other matches
+        decided before it (they come first in the rule) and whatever its target does."""
+        quotas = ev.state.quota
+        key = ev.state_key
+        left = quotas.get(key)
+        if left is None:
+            left = self.quota
+        if left >= pkt.length:
+            quotas[key] = left - pkt.length
+            return not self.invert
+        quotas[key] = 0
+        return self.invert
+
     def save(self) -> str:
         return f"{' !' if self.invert else ''} --quota {self.quota}"
 

@@ -140,8 +140,8 @@ def build(given: list[Given], ctx: RuleContext) -> Set:
 
 def check(value: Set, table: str, hooks, rule) -> list[str]:
     """get_set_byname() at parse time / ip_set_nfnl_get_byindex() in set_match_v4_checkentry."""
-    return [f"ipset {value.name} does not exist (nfemu knows no ipsets yet; iptables: "
-            f"\"Set {value.name} doesn't exist.\")"]
+    return [f"ipset {value.name} does not exist (iptables: \"Set {value.name} doesn't "
+            f"exist.\"); if the node has it, say --ipset {value.name} or --assume-objects"]
 
 
 SPEC = ExtSpec(

@@ -4,6 +4,7 @@ The kernel requires the rule to say ``-p tcp`` (xt_match.proto = IPPROTO_TCP).""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..ir import Match
 from ..protocols import TCP
@@ -27,33 +28,35 @@ class Tcp(Match):
     flags_mask: int = 0
     flags_cmp: int = 0
     flags_inv: bool = False
+    #: For a native match of a loaded rule (set by nfemu/nftnative.py): the nf_tables
+    #: comparisons iptables-nft stored for ALL the rule's tcp matches, which the fields above
+    #: (what iptables-nft-save prints) do not always describe. None: not native, or built by
+    #: hand (then the comparisons are those the fields above emit on their own).
+    nft: tuple | None = None
 
     @property
     def native(self) -> bool:
         """iptables-nft turns this match into native nf_tables expressions (see
-        nfemu/nftnative.py): it has a port or flag test and no --tcp-option."""
+        nfemu/nftnative.py): no --tcp-option, and not all fields at their defaults (1.8.9
+        nft.c tcp_all_zero compares the whole struct xt_tcp, so ``--tcp-flags NONE ALL``,
+        whose cmp is not zero, is native, and stores nothing: seen with nft --debug)."""
         if self.option or self.option_inv:
             return False
         return bool(self.sport != (0, 0xFFFF) or self.sport_inv or self.dport != (0, 0xFFFF)
-                    or self.dport_inv or self.flags_mask or self.flags_inv)
+                    or self.dport_inv or self.flags_mask or self.flags_cmp or self.flags_inv)
 
     def match(self, pkt, ev) -> bool:
-        """xt_tcpudp.c tcp_mt() for an xtables match (one with --tcp-option); for a native
-        one (see nfemu/nftnative.py) the nf_tables expressions iptables-nft 1.8.9 emits
-        (iptables/nft.c add_nft_tcp/add_nft_tcpudp, checked with ``nft --debug=netlink``):
-
-        * no protocol test of its own (the rule's ``-p`` is a separate ``meta l4proto``, so
-          ``! -p tcp --dport 80`` reads bytes 2-3 of whatever transport header follows);
-        * a non-first fragment or a transport header too short makes the rule not match
-          (nft_payload: NFT_BREAK), never a hotdrop (tcp_mt drops offset-1 fragments);
-        * ``! --sport A ! --dport B`` with single nonzero ports is ONE 32-bit comparison of
-          both ports (cmp neq): it matches unless both are equal (iptables < 1.8.11;
-          fixed upstream in March 2024), unlike tcp_mt's "neither equal";
-        * ``! --sport 0:65535`` emits nothing before iptables 1.8.11 (no test at all), which
-          is also what the IR holds after merge_native (the match is gone).
-        """
-        if self.native:
-            return _native_match(self, pkt, True)
+        """xt_tcpudp.c tcp_mt() for an xtables match (one with --tcp-option, or no test at
+        all); for a native one (see nfemu/nftnative.py) the nf_tables comparisons
+        iptables-nft 1.8.9 stored (``self.nft``, see :func:`nft_program` and
+        :func:`run_nft`): no protocol test of their own, a failed load is NFT_BREAK (the
+        rule does not match, never a hotdrop), ``! --sport A ! --dport B`` with single
+        nonzero ports one 32-bit "not equal" (matches unless both ports are equal)."""
+        prog = self.nft
+        if prog is None and self.native:
+            prog = nft_program(self)
+        if prog is not None:
+            return run_nft(prog, pkt)
         # tcp_mt()
         if pkt.frag:
             if pkt.frag == 1:
@@ -197,42 +200,106 @@ def th_bytes(pkt, n: int) -> bytes | None:
 def th_ports(pkt) -> tuple[int, int] | None:
     """The two 16-bit words at the start of the transport header (source and destination
     port for tcp, udp, udplite, sctp, dccp), or None when they cannot be read."""
+    if pkt.proto in _PORT_PROTOS:
+        if pkt.frag or pkt.length - pkt.header_len < 4:
+            return None
+        return pkt.sport, pkt.dport
     raw = th_bytes(pkt, 4)
     if raw is None:
         return None
     return int.from_bytes(raw[:2], "big"), int.from_bytes(raw[2:], "big")
 
 
-def _native_range(lo: int, hi: int, inv: bool, port: int) -> bool:
-    # expr_gen_range_cmp16(): eq/neq, lte/gt, range eq/neq: all equal the negated range
-    return (lo <= port <= hi) != inv
+# ---- native matches: what iptables-nft 1.8.9 stores, and how nf_tables evaluates it ----------
+
+class Cmp(NamedTuple):
+    """One nf_tables test iptables-nft stores for a tcp/udp match: a payload load from the
+    transport header, then a ``cmp`` (or ``range``) expression.
+
+    ``field``: ``"sport"`` (2 bytes @ th+0), ``"dport"`` (2 bytes @ th+2), ``"ports"`` (4
+    bytes @ th+0, the value ``sport << 16 | dport``), ``"flags"`` (1 byte @ th+13, ANDed with
+    ``mask`` by a ``bitwise`` expression first). ``op``: ``eq``, ``neq``, ``lte``, ``gt``
+    (nft_cmp on the big-endian bytes, so numeric order), ``range_eq``, ``range_neq``
+    (nft_range, inclusive ``a``..``b``; with ``a > b`` range_eq never holds)."""
+    field: str
+    op: str
+    a: int
+    b: int = 0
+    mask: int = 0
 
 
-def _native_match(m, pkt, tcp: bool) -> bool:
-    """iptables-nft 1.8.9 add_nft_tcpudp() (+ the flags test of add_nft_tcp): payload loads
-    from the transport header; a failed load (fragment, short header) is NFT_BREAK."""
-    full = (0, 0xFFFF)
-    if tcp and (m.flags_mask or m.flags_inv):
-        raw = th_bytes(pkt, 14)
-        if raw is None:
-            return False
-        if ((raw[13] & m.flags_mask) == m.flags_cmp) == m.flags_inv:
-            return False
-    test_s = m.sport != full           # 1.8.9: `! --sport 0:65535` emits no test
-    test_d = m.dport != full
-    if not (test_s or test_d):
-        return True
-    ports = th_ports(pkt)
-    if ports is None:
-        return False
-    sport, dport = ports
+def _port_cmp(field: str, lo: int, hi: int, inv: bool) -> Cmp:
+    """iptables 1.8.9 nft.c expr_gen_range_cmp16(): one port is cmp eq/neq, 0:hi (hi below
+    65535) cmp lte/gt hi, any other range an nft_range eq/neq (lo:65535 included)."""
+    if lo == hi:
+        return Cmp(field, "neq" if inv else "eq", lo)
+    if lo == 0 and hi < 0xFFFF:
+        return Cmp(field, "gt" if inv else "lte", hi)
+    return Cmp(field, "range_neq" if inv else "range_eq", lo, hi)
+
+
+def nft_program(m) -> tuple[Cmp, ...]:
+    """The tests iptables-nft 1.8.9 stores for one native tcp/udp match M on its own
+    (nft.c add_nft_tcp: the flags test first, only when the mask is nonzero; then
+    add_nft_tcpudp): both ports single, nonzero and negated alike -> one 32-bit cmp of both;
+    otherwise a test per port that is not 0:65535 (``! --sport 0:65535`` and
+    ``! --tcp-flags NONE NONE`` store nothing at all). Checked with ``nft --debug=netlink``."""
+    out = []
+    if type(m) is Tcp and m.flags_mask:
+        out.append(Cmp("flags", "neq" if m.flags_inv else "eq", m.flags_cmp, 0, m.flags_mask))
     (slo, shi), (dlo, dhi) = m.sport, m.dport
     if slo and slo == shi and dlo and dlo == dhi and m.sport_inv == m.dport_inv:
-        # one 32-bit compare of both ports: cmp eq / cmp neq
-        both = sport == slo and dport == dlo
-        return both != m.sport_inv
-    if test_s and not _native_range(slo, shi, m.sport_inv, sport):
-        return False
-    if test_d and not _native_range(dlo, dhi, m.dport_inv, dport):
-        return False
+        out.append(Cmp("ports", "neq" if m.sport_inv else "eq", slo << 16 | dlo))
+        return tuple(out)
+    if slo or shi < 0xFFFF:
+        out.append(_port_cmp("sport", slo, shi, m.sport_inv))
+    if dlo or dhi < 0xFFFF:
+        out.append(_port_cmp("dport", dlo, dhi, m.dport_inv))
+    return tuple(out)
+
+
+def th_flags(pkt) -> int | None:
+    """Byte 13 of the transport header (the TCP flags for tcp), None when it cannot be read."""
+    if pkt.proto == TCP:
+        return None if pkt.frag or l4_avail(pkt) < 14 else pkt.tcp_flags
+    raw = th_bytes(pkt, 14)
+    return None if raw is None else raw[13]
+
+
+def run_nft(prog: tuple, pkt) -> bool:
+    """Evaluate stored tests as nf_tables does (nft_do_chain): in order, the rule stops
+    matching at the first test that fails or whose payload load fails (nft_payload_eval:
+    non-first fragment or transport header too short -> NFT_BREAK)."""
+    ports = None
+    for field, op, a, b, mask in prog:
+        if field == "flags":
+            v = th_flags(pkt)
+            if v is None:
+                return False
+            v &= mask
+        else:
+            if ports is None:
+                ports = th_ports(pkt)
+                if ports is None:
+                    return False
+            if field == "dport":
+                v = ports[1]
+            elif field == "sport":
+                v = ports[0]
+            else:
+                v = ports[0] << 16 | ports[1]
+        if op == "eq":
+            ok = v == a
+        elif op == "neq":
+            ok = v != a
+        elif op == "lte":
+            ok = v <= a
+        elif op == "gt":
+            ok = v > a
+        elif op == "range_eq":
+            ok = a <= v <= b
+        else:
+            ok = not a <= v <= b
+        if not ok:
+            return False
     return True

@@ -11,6 +11,10 @@ is before the start time).
 The kernel keeps the dates as u32 seconds: the stop date defaults to INT_MAX, which iptables-save
 prints (``--datestop 2038-01-19T03:14:07``); a start date of 0 is not printed. Day sets print as
 lists (days 1-31, Mon-Sun), times as ``hh:mm:ss`` (both, when either is not the default).
+
+Evaluation (:meth:`Time.match`) takes ``ev.now`` as the packet's time in seconds since the
+Unix epoch, UTC; 0 means that no time was given (what Node.trace passes today), and
+``--kerneltz`` needs the kernel's timezone, which nfemu does not know: both NotEvaluable.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from ..cnum import strtoul
 from ..errors import ParseError
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
+from .u32 import not_evaluable
 from .xtopt import XtOpt, xt_fcheck, xt_opts, xt_parse
 
 ALL_MONTHDAYS = 0xFFFFFFFE
@@ -51,6 +56,55 @@ class Time(Match):
     monthdays: int = ALL_MONTHDAYS
     weekdays: int = ALL_WEEKDAYS
     flags: TimeFlag = TimeFlag(0)
+
+    def match(self, pkt, ev) -> bool:
+        """xt_time.c time_mt(). The kernel takes the time at which the hook runs
+        (ktime_get_real_seconds(): whole seconds of the wall clock, UTC); nfemu takes the
+        packet's time ``ev.now`` (seconds since the epoch, floored; nfemu never reads the
+        wall clock). ``ev.now`` 0 is taken as "no time given" rather than as 1970-01-01
+        00:00:00 UTC: NotEvaluable. With ``--kerneltz`` the kernel subtracts
+        ``60 * sys_tz.tz_minuteswest``, the timezone the init system gave the kernel:
+        unknown offline, so NotEvaluable.
+
+        In order: the time must lie in [date_start, date_stop]; the second of the day (UTC)
+        in [daytime_start, daytime_stop] when start < stop, else outside the open interval
+        (stop, start) (a range over midnight; start == stop matches all day), and with
+        ``--contiguous`` a time at or before the stop counts as the previous day for the day
+        tests; then the weekday (1 Monday .. 7 Sunday, from 1970-01-01 being a Thursday)
+        must be in the weekday set and, when not all days are, the day of the month in the
+        month-day set. (The kernel's month-day tables end in 2039; dates before that agree
+        with the calendar computed here.)"""
+        if self.flags & TimeFlag.LOCAL_TZ:
+            raise not_evaluable(
+                "-m time --kerneltz uses the kernel's timezone (sys_tz, set at boot by the "
+                f"init system), which nfemu does not know ({ev.table} {ev.chain} rule "
+                f"{ev.rule})")
+        if not ev.now:
+            raise not_evaluable(
+                "-m time needs the packet's time, and none was given (nfemu trace --time "
+                f"SECONDS, Node.trace(..., now=)) ({ev.table} {ev.chain} rule {ev.rule})")
+        stamp = int(ev.now // 1)
+        if stamp < self.date_start or stamp > self.date_stop:
+            return False
+        packet_time = stamp % 86400
+        start, stop = self.daytime_start, self.daytime_stop
+        if start < stop:
+            if packet_time < start or packet_time > stop:
+                return False
+        else:
+            if start > packet_time > stop:
+                return False
+            if self.flags & TimeFlag.CONTIGUOUS and packet_time <= stop:
+                stamp -= 86400
+        days = stamp // 86400
+        weekday = (4 + days - 1) % 7 + 1
+        if not self.weekdays & (1 << weekday):
+            return False
+        if self.monthdays != ALL_MONTHDAYS:
+            monthday = datetime.date.fromordinal(_EPOCH + days).day
+            if not self.monthdays & (1 << monthday):
+                return False
+        return True
 
     def save(self) -> str:
         out = []

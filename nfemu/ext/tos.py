@@ -27,6 +27,11 @@ class Tos(Match):
     mask: int = 0xFF
     invert: bool = False
 
+    def match(self, pkt, ev) -> bool:
+        """xt_dscp.c tos_mt(): ``(tos & tos_mask) == tos_value`` xor ``!``, on the IPv4 TOS
+        byte or the IPv6 traffic class (``pkt.tos``), ECN bits included."""
+        return ((pkt.tos & self.mask) == self.value) != self.invert
+
     def save(self) -> str:
         return f"{' !' if self.invert else ''} --tos 0x{self.value:02x}/0x{self.mask:02x}"
 

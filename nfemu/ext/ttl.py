@@ -34,6 +34,20 @@ class Ttl(Match):
     mode: TtlMode = TtlMode.EQ
     ttl: int = 0
 
+    def match(self, pkt, ev) -> bool:
+        """xt_hl.c ttl_mt(): ``iphdr->ttl`` compared with the value: equal, not equal
+        (``! --ttl-eq``), less than (``--ttl-lt``), greater than (``--ttl-gt``), on the
+        packet as it is at the hook (the kernel's ip_forward() decrements the TTL before the
+        FORWARD hook: FORWARD and POSTROUTING see the decremented value)."""
+        ttl, mode = pkt.ttl, self.mode
+        if mode is TtlMode.EQ:
+            return ttl == self.ttl
+        if mode is TtlMode.NE:
+            return ttl != self.ttl
+        if mode is TtlMode.LT:
+            return ttl < self.ttl
+        return ttl > self.ttl
+
     def save(self) -> str:
         return f"{_SAVE[self.mode]} {self.ttl}"
 

@@ -5,7 +5,17 @@
 of ``&``, ``<<``, ``>>``, ``@``, ``VALUES := N[:M] ["," VALUES]``; white space is allowed between
 tokens; at most 10 tests, 10 numbers per location and 10 ranges per test. iptables-save prints
 every number in hex, without spaces, in double quotes:
-``--u32 "0x0>>0x16&0x3c@0xc>>0x1a&0x3c@0x0=0x16030100:0x160301ff"``. No kernel restriction.
+``--u32 "0x0>>0x16&0x3c@0xc>>0x1a&0x3c@0x0=0x16030100:0x160301ff"``.
+
+Kernel check (u32_mt_checkentry): since "netfilter: xt_u32: reject invalid shift counts"
+(2026; Linux 6.18.40 and the matching stable releases) a ``<<`` or ``>>`` by more than 31 is
+refused (EINVAL); older kernels load it and shift by the count modulo 32 (x86, arm64).
+
+This module also holds what the byte-reading matches share (u32, string, tcpmss, ecn, ah,
+esp, hashlimit): the packet's bytes as the kernel's skb holds them from the network header
+(:func:`skb_view`), reads at an offset that tell "beyond the datagram" (the kernel's
+``skb_header_pointer`` fails) from "not in nfemu's copy" (a capture cut short: NotEvaluable),
+and :func:`not_evaluable`.
 """
 from __future__ import annotations
 
@@ -13,6 +23,7 @@ import enum
 from dataclasses import dataclass
 
 from ..cnum import strtoui
+from ..errors import NfemuError
 from ..ir import Match
 from .base import ExtSpec, Given, RuleContext
 from .xtopt import XtOpt, xt_collect, xt_fcheck, xt_opts
@@ -54,6 +65,53 @@ class U32(Match):
     NAME = "u32"
     tests: tuple[U32Test, ...] = ()
     invert: bool = False
+
+    def match(self, pkt, ev) -> bool:
+        """xt_u32.c u32_mt() / u32_match_it(): every test must hold (the ``&&``s), xor ``!``.
+
+        A test reads the big-endian 32-bit word at its first number (an offset from the IP
+        header; ``skb->len`` is the IP total length), then applies its operators in order in
+        u32 arithmetic: ``&`` masks, ``<<``/``>>`` shift (counts above 31 are refused at load
+        by current kernels; older ones shift by the count modulo 32, as the shift
+        instructions of x86 and arm64 do with ``val <<= number``), ``@`` moves the base ``at`` forward by the current value and
+        reads the word at ``at + number``. A read that would not lie inside the packet
+        (``skb->len < 4``, ``pos > skb->len - 4``, or the unsigned overflow checks of ``@``)
+        makes u32_match_it() false, like a value outside the ranges (so with ``!`` the rule
+        matches). Otherwise the word must lie in one of the test's ranges."""
+        view = skb_view(pkt)
+        size = view.length
+        ok = True
+        for test in self.tests:
+            loc = test.location
+            at = 0
+            pos = loc[0][1]
+            if size < 4 or pos > size - 4:
+                ok = False
+                break
+            val = view.word(pos, "-m u32")
+            for op, number in loc[1:]:
+                if op is U32Op.AND:
+                    val &= number
+                elif op is U32Op.LEFTSH:
+                    val = (val << (number & 31)) & 0xFFFFFFFF
+                elif op is U32Op.RIGHTSH:
+                    val >>= number & 31
+                else:                                   # XT_U32_AT
+                    if at + val > 0xFFFFFFFF:           # at + val < at (u32 wrap)
+                        ok = False
+                        break
+                    at += val
+                    pos = number
+                    if at + 4 > 0xFFFFFFFF or size < at + 4 or pos > size - at - 4:
+                        ok = False
+                        break
+                    val = view.word(at + pos, "-m u32")
+            if not ok:
+                break
+            if not any(lo <= val <= hi for lo, hi in test.values):
+                ok = False
+                break
+        return ok != self.invert
 
     def save(self) -> str:
         body = "&&".join(t.text() for t in self.tests)
@@ -154,4 +212,66 @@ def build(given: list[Given], ctx: RuleContext) -> U32:
     return U32(parse_u32(g), g.inv)
 
 
-SPEC = ExtSpec("u32", "match", xt_opts(OPTIONS), build)
+def check(value: U32, table: str, hooks, rule) -> list[str]:
+    """u32_mt_checkentry(): shift counts above 31 are refused (Linux 6.18.40+ and the stable
+    releases with the fix; the other size checks cannot fail for what iptables builds)."""
+    for test in value.tests:
+        for op, number in test.location[1:]:
+            if op in (U32Op.LEFTSH, U32Op.RIGHTSH) and number > 31:
+                message = (f"-m u32: the kernel refuses a shift by {number} (more than 31; "
+                           "Invalid argument)")
+                return [message]
+    return []
+
+
+SPEC = ExtSpec("u32", "match", xt_opts(OPTIONS), build, check=check)
+
+
+# ---- reading the packet's bytes as the skb holds them -------------------------------------
+
+def not_evaluable(message: str) -> NfemuError:
+    """A :class:`nfemu.interp.NotEvaluable` (imported late: interp imports the engine, which
+    imports the extensions)."""
+    from ..interp import NotEvaluable
+    return NotEvaluable(message)
+
+
+class SkbView:
+    """The datagram from its IP header, as ``skb->data`` at the netfilter hooks: ``length``
+    is ``skb->len`` (the IP total length, what the kernel's reads are bounded by), ``data``
+    the bytes nfemu has (all of them, or the part a capture kept). Checksums are the
+    recomputed ones (:meth:`Packet.to_bytes`)."""
+
+    __slots__ = ("data", "header_len", "length")
+
+    def __init__(self, pkt):
+        self.data = pkt.to_bytes()
+        self.length = pkt.length
+        self.header_len = pkt.header_len
+
+    def read(self, offset: int, size: int, who: str) -> bytes | None:
+        """``skb_header_pointer(skb, offset, size)``: the bytes, or None when they are not
+        inside the datagram; NotEvaluable when they are, but nfemu's copy of the packet is
+        cut short before them."""
+        if offset < 0 or offset + size > self.length:
+            return None
+        if offset + size > len(self.data):
+            raise not_evaluable(
+                f"{who} reads bytes {offset}-{offset + size - 1} of a {self.length}-byte "
+                f"datagram of which nfemu has only the first {len(self.data)}")
+        return self.data[offset:offset + size]
+
+    def word(self, offset: int, who: str) -> int:
+        """The big-endian u32 at ``offset`` (the caller checked it lies in the datagram)."""
+        got = self.read(offset, 4, who)
+        assert got is not None
+        return int.from_bytes(got, "big")
+
+    def l4(self, offset: int, size: int, who: str) -> bytes | None:
+        """:meth:`read` at ``par->thoff + offset`` (thoff: the end of the IP header(s), also
+        for non-first fragments, whose "transport header" is fragment data)."""
+        return self.read(self.header_len + offset, size, who)
+
+
+def skb_view(pkt) -> SkbView:
+    return SkbView(pkt)

@@ -9,7 +9,7 @@ from ..ir import Match
 from ..protocols import UDP
 from .base import ExtSpec, Given, Opt, RuleContext
 from .ports import check_ports_proto, getportbyname, save_ports
-from .tcp import _native_match, hotdrop, l4_avail, port_match
+from .tcp import hotdrop, l4_avail, nft_program, port_match, run_nft
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,9 @@ class Udp(Match):
     sport_inv: bool = False
     dport: tuple[int, int] = (0, 0xFFFF)
     dport_inv: bool = False
+    #: As Tcp.nft: the nf_tables comparisons iptables-nft stored for all the rule's udp
+    #: matches (set at load by nfemu/nftnative.py), None when not native or built by hand.
+    nft: tuple | None = None
 
     @property
     def native(self) -> bool:
@@ -28,11 +31,15 @@ class Udp(Match):
 
     def match(self, pkt, ev) -> bool:
         """xt_tcpudp.c udp_mt() for an xtables match (a udp match without port tests); a
-        native one (iptables-nft 1.8.9, see Tcp.match and nfemu/nftnative.py) is payload
-        comparisons: no protocol test of its own, a fragment or short header makes the rule
-        not match (no hotdrop), ``! --sport A ! --dport B`` is one 32-bit "not equal"."""
-        if self.native:
-            return _native_match(self, pkt, False)
+        native one runs the nf_tables comparisons iptables-nft 1.8.9 stored (``self.nft``;
+        see Tcp.match, nft_program/run_nft in nfemu/ext/tcp.py, and nfemu/nftnative.py): no
+        protocol test of their own, a fragment or short header makes the rule not match (no
+        hotdrop), ``! --sport A ! --dport B`` is one 32-bit "not equal"."""
+        prog = self.nft
+        if prog is None and self.native:
+            prog = nft_program(self)
+        if prog is not None:
+            return run_nft(prog, pkt)
         if pkt.frag:
             return False                           # udp_mt: must not be a fragment
         if pkt.proto != UDP or l4_avail(pkt) < 8:

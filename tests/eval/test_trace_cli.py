@@ -18,7 +18,6 @@ def test_all_outcomes_as_json():
     run = nfemu(*ARGS, "--all", "--json")
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert out["experimental"] is True
     got = sorted((o["probability"], o["packet"], o["where"]) for o in out["outcomes"])
     assert got == [("1/2", "tcp 192.168.0.2:40000 -> 10.244.1.10:8080 [S]", "forward"),
                    ("1/2", "tcp 192.168.0.2:40000 -> 10.244.1.11:8080 [S]", "forward")]
