@@ -30,7 +30,7 @@ Approximate or missing, said plainly:
 * Multipath routes: only the first nexthop is used (no hash-based selection); ``nhid`` objects
   are not resolved. TOS/DSCP-keyed routes are not distinguished.
 * rp_filter is taken as 0, accept_local 0, bc_forwarding 0, ignore_routes_with_linkdown 0;
-  route_localnet is Host.route_localnet (0 by default, one switch for all devices); ``ip_forward`` is one switch for all devices.
+  ``route_localnet`` and ``ip_forward`` are Host fields, each one switch for all devices.
 * Multicast input: only 224.0.0.1 (all-hosts, joined on every device) is taken as joined;
   other groups are refused like a non-member's (no IGMP membership, no multicast routing).
 * ``addr_type`` follows inet_dev_addr_type: 0.0.0.0/8 and 255.255.255.255 are BROADCAST (the

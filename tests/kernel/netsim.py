@@ -398,3 +398,30 @@ def kernel_counters(ruleset: Ruleset) -> dict:
                 rc = r.counters
                 out[(t.name, c.name, i)] = (rc.packets, rc.bytes) if rc else (0, 0)
     return out
+
+
+_PORT_RANGE = re.compile(r"(\d+)-(\d+)")
+
+
+def nfemu_ct_tuples(pkt, src: int, journey) -> tuple[tuple, tuple, dict]:
+    """The conntrack entry nfemu predicts for a new connection: (original, reply) tuples as
+    (src, dst, sport or ICMP id, dport or None), from the first packet PKT (with its source
+    SRC, chosen by routing for a local packet) and its traced JOURNEY's final packet; and
+    the reply fields the kernel draws at random, index -> (lo, hi), from the NAT events that
+    say ``random_port`` (the key a manip changed: reply sport for DNAT, dport for SNAT, the
+    ICMP id)."""
+    icmp = pkt.proto == 1
+    orig = (src, pkt.dst, pkt.icmp_rest >> 16 if icmp else pkt.sport,
+            None if icmp else pkt.dport)
+    final = journey.packet
+    if icmp:
+        reply = (final.dst, final.src, final.icmp_rest >> 16, None)
+    else:
+        reply = (final.dst, final.src, final.dport, final.sport)
+    random = {}
+    for ev in journey.events:
+        text = ev.detail.get("random_port")
+        if ev.kind in ("DNAT", "SNAT") and text:
+            lo, hi = map(int, _PORT_RANGE.match(text).groups())
+            random[2 if icmp or ev.kind == "DNAT" else 3] = (lo, hi)
+    return orig, reply, random

@@ -326,7 +326,8 @@ def test_route_localnet_matches_kernel(kernel, localnet):
                            timeout=30)
         addrs, routes = dump(ns)
         host = Host.from_ip_json(addrs, routes, route_localnet=bool(localnet))
-        queries = [["10.244.1.5", "from", "127.0.0.1"], ["127.0.0.1"], ["8.8.8.8", "from", "127.0.0.5"],
+        queries = [["10.244.1.5", "from", "127.0.0.1"], ["127.0.0.1"],
+                   ["8.8.8.8", "from", "127.0.0.5"],
                    ["127.0.0.1", "from", "192.168.0.9", "iif", "eth0"],
                    ["10.9.9.9", "from", "127.0.0.1", "iif", "eth0"],
                    ["192.168.0.2", "from", "127.0.0.1", "iif", "eth0"],

@@ -56,6 +56,7 @@ from nfemu.engine import Verdict
 from nfemu.host import Host
 from nfemu.node import Node
 from nfemu.packet import ICMP, TCP, TCP_SYN, UDP, Packet
+from tests.kernel.netsim import nfemu_ct_tuples
 
 EXAMPLES = max(1, int(os.environ.get("NFEMU_KERNEL_EXAMPLES", "1000")) // 20)
 
@@ -495,27 +496,10 @@ def observable(conn: Conn, journey):
     return (p.dst, p.icmp_rest >> 16 if p.proto == ICMP else p.dport)
 
 
-_RANGE = re.compile(r"(\d+)-(\d+)")
-
-
 def expected_tuples(conn: Conn, journey, host: Host) -> tuple[tuple, tuple, dict]:
-    """nfemu's (original, reply) tuples for a confirmed outcome, as (src, dst, sport or id,
-    dport or None), and the reply fields the kernel draws at random: index -> (lo, hi)."""
-    p, final = conn.pkt, journey.packet
-    icmp = p.proto == ICMP
-    src = p.src or host.select_source(p.dst)
-    orig = (src, p.dst, p.icmp_rest >> 16 if icmp else p.sport, None if icmp else p.dport)
-    if icmp:
-        reply = (final.dst, final.src, final.icmp_rest >> 16, None)
-    else:
-        reply = (final.dst, final.src, final.dport, final.sport)
-    random = {}
-    for ev in journey.events:
-        text = ev.detail.get("random_port")
-        if ev.kind in ("DNAT", "SNAT") and text:
-            lo, hi = map(int, _RANGE.match(text).groups())
-            random[2 if icmp or ev.kind == "DNAT" else 3] = (lo, hi)
-    return orig, reply, random
+    """nfemu's (original, reply) tuples for a confirmed outcome, and the reply fields the
+    kernel draws at random (netsim.nfemu_ct_tuples)."""
+    return nfemu_ct_tuples(conn.pkt, conn.pkt.src or host.select_source(conn.pkt.dst), journey)
 
 
 def _tuples(e) -> tuple[tuple, tuple]:

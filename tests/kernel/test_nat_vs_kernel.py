@@ -61,6 +61,7 @@ from nfemu.engine import Verdict
 from nfemu.host import Host
 from nfemu.node import Node
 from nfemu.packet import ICMP, TCP, TCP_SYN, UDP, Packet
+from tests.kernel.netsim import nfemu_ct_tuples
 
 EXAMPLES = max(1, int(os.environ.get("NFEMU_KERNEL_EXAMPLES", "1000")) // 10)
 
@@ -357,9 +358,6 @@ class Expected:
     journey: object
 
 
-_RANGE = re.compile(r"(\d+)-(\d+)")
-
-
 def expect(node: Node, conn: Conn) -> Expected:
     """Trace CONN through NODE and derive the conntrack entry the kernel should hold."""
     p = conn.pkt
@@ -369,21 +367,7 @@ def expect(node: Node, conn: Conn) -> Expected:
     else:
         journey = node.trace(p, iface=conn.origin)
         src = p.src
-    icmp = p.proto == ICMP
-    key = p.icmp_rest >> 16 if icmp else p.sport
-    orig = (src, p.dst, key, None if icmp else p.dport)
-    final = journey.packet
-    if icmp:
-        reply = (final.dst, final.src, final.icmp_rest >> 16, None)
-    else:
-        reply = (final.dst, final.src, final.dport, final.sport)
-    random = {}
-    for ev in journey.events:
-        text = ev.detail.get("random_port")
-        if ev.kind in ("DNAT", "SNAT") and text:
-            lo, hi = map(int, _RANGE.match(text).groups())
-            # the key the manip changed: reply sport for DNAT, reply dport for SNAT, the id
-            random[2 if icmp or ev.kind == "DNAT" else 3] = (lo, hi)
+    orig, reply, random = nfemu_ct_tuples(p, src, journey)
     confirmed = journey.verdict is Verdict.ACCEPT and journey.where in ("local", "forward",
                                                                         "out")
     if conn.origin == "local" and re.fullmatch(r"dropped in \w+ (PREROUTING|INPUT)",
