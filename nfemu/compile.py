@@ -13,7 +13,6 @@ definition; tests/eval/test_compile.py shows both agree on generated rulesets an
 """
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -224,28 +223,11 @@ class CompiledChain:
     index: ChainIndex | None = None
     every: range = range(0)            # all positions, for a chain without an index
 
-    def candidates(self, pkt):
-        """The positions the walk visits for this packet, in chain order."""
-        index = self.index
-        if index is None:
-            return self.every
-        return index.candidates(pkt)
-
-    def next_candidate(self, candidates, position: int) -> int:
-        """Where in ``candidates`` the walk goes on from rule ``position`` (0-based)."""
-        if candidates is self.every:
-            return position
-        return bisect_left(candidates, position)
-
 
 @dataclass(eq=False)
 class CompiledTable:
     name: str
     chains: dict
-
-    @property
-    def chain_map(self) -> dict:
-        return self.chains
 
 
 @dataclass(eq=False)

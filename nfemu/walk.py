@@ -16,6 +16,8 @@ not 1,000 walks from the start.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from .compile import (T_ACCEPT, T_APPLY, T_DROP, T_GOTO, T_JUMP, T_NONE, T_QUEUE, T_RETURN,
                       CompiledTable)
 from .engine import Verdict
@@ -50,7 +52,7 @@ def compiled_walk(t, table: CompiledTable, hook: str) -> Verdict:
             pos = index
         else:
             cands = index_.candidates(pkt)
-            pos = chain.next_candidate(cands, index)
+            pos = bisect_left(cands, index)   # where the walk goes on from rule index
         n = len(cands)
         while pos < n:
             i = cands[pos]
