@@ -44,11 +44,16 @@ class Mark(Target):
 
     def apply(self, pkt, ev=None):
         """xt_mark.c mark_tg(): ``skb->mark = (skb->mark & ~info->mask) ^ info->mark``;
-        XT_CONTINUE. Given a plain int (the older helper form), returns the new mark."""
+        XT_CONTINUE. Given a plain int (the older helper form), returns the new mark. A
+        change is recorded as a MARK event (``mark``: old -> new), for the trace."""
         if isinstance(pkt, int):
             return self.new_mark(pkt)
-        return _engine.TargetResult(_engine.Verdict.CONTINUE,
-                                    pkt.replace(mark=self.new_mark(pkt.mark)))
+        new = self.new_mark(pkt.mark)
+        if new == pkt.mark:
+            return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt)
+        if ev is not None:
+            ev.record("MARK", mark=f"{pkt.mark:#x} -> {new:#x}")
+        return _engine.TargetResult(_engine.Verdict.CONTINUE, pkt.replace(mark=new))
 
 
 # option ids in libxt_MARK.c (O_SET_MARK, O_SET_XMARK, O_AND_MARK, O_OR_MARK, O_XOR_MARK) in

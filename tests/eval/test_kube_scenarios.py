@@ -826,4 +826,5 @@ def test_cli_nodeport_from_outside_is_masqueraded():
     assert got == [("1/2", "tcp 10.244.1.254 -> 10.244.1.1:80 [S]", "cni0"),
                    ("1/2", "tcp 192.168.0.2 -> 10.244.2.1:80 [S]", "eth0")]
     for o in out["outcomes"]:
-        assert [e["kind"] for e in o["events"]] == ["DNAT", "SNAT"]
+        assert [(e["kind"], e.get("mark")) for e in o["events"]] == [
+            ("MARK", "0x0 -> 0x4000"), ("DNAT", None), ("MARK", "0x4000 -> 0x0"), ("SNAT", None)]

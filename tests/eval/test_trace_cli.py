@@ -24,7 +24,8 @@ def test_all_outcomes_as_json():
     path = out["outcomes"][0]["path"]
     assert {"hook": "PREROUTING", "table": "nat", "chain": "KUBE-NODEPORTS", "rule": 1,
             "target": "KUBE-EXT-GNZBNJ2PO5MGZ6GT"} in path
-    assert [e["kind"] for e in out["outcomes"][0]["events"]] == ["DNAT", "SNAT"]
+    assert [(e["kind"], e.get("mark")) for e in out["outcomes"][0]["events"]] == [
+        ("MARK", "0x0 -> 0x4000"), ("DNAT", None), ("MARK", "0x4000 -> 0x0"), ("SNAT", None)]
 
 
 def test_seeded_sampling_is_reproducible():
