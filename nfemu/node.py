@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .engine import EvalContext, NodeState, sampler
 from .ext.conntrack import CtState
 from .host import Host
 from .interp import explore
-from .ir import Ruleset
+from .ir import Counters, Ruleset
 from .packet import Packet
 from .pipeline import Journey, Machine, Traversal, explore_traversals, new_conntrack
+
+
+def _add(base: Counters | None, extra: tuple[int, int] | None) -> Counters:
+    base = base or Counters()
+    if extra is None:
+        return base
+    return Counters(base.packets + extra[0], base.bytes + extra[1])
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,23 @@ class Node:
         if not local and iface is not None:
             pkt = pkt.replace(iif=iface)
         return Traversal(self.machine, pkt, ev, counters, local)
+
+    def counted_ruleset(self) -> Ruleset:
+        """The ruleset with the counters the kernel would show after the packets traced so
+        far (``iptables-save -c``): each rule's and built-in policy's loaded counters (zero
+        unless the ruleset was read with counters) plus those of the traces."""
+        counters = self.counters
+        tables = []
+        for table in self.ruleset.tables:
+            chains = []
+            for chain in table.chains:
+                rules = tuple(replace(rule, counters=_add(rule.counters, counters.get(
+                    (table.name, chain.name, i)))) for i, rule in enumerate(chain.rules))
+                policy = counters.get((table.name, chain.name, None)) if chain.builtin else None
+                chains.append(replace(chain, rules=rules,
+                                      counters=_add(chain.counters, policy) or Counters()))
+            tables.append(replace(table, chains=tuple(chains)))
+        return replace(self.ruleset, tables=tuple(tables))
 
     def trace(self, pkt, iface: str | None = None, local: bool = False,
               ctstate: CtState = CtState.NEW, now: float = 0.0) -> Journey:

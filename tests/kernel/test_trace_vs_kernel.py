@@ -225,6 +225,12 @@ def run_case(text: str, pkts: list[Packet]) -> None:
         + "".join(f"\n{k}: only nfemu {v}" for k, v in extra.items()))
     assert ct == accepted, (f"delivered connections differ\n{text}{packets_text}\n"
                             f"kernel {sorted(ct)}\nnfemu {sorted(accepted)}")
+    # the whole `iptables-save -c` text nfemu predicts is the kernel's, line for line
+    assert _body(node.counted_ruleset().save(counters=True)) == _body(saved.text)
+
+
+def _body(save_text: str) -> list[str]:
+    return [line for line in save_text.splitlines() if not line.startswith("#")]
 
 
 @settings(max_examples=EXAMPLES, deadline=None,
