@@ -425,3 +425,16 @@ def nfemu_ct_tuples(pkt, src: int, journey) -> tuple[tuple, tuple, dict]:
             lo, hi = map(int, _PORT_RANGE.match(text).groups())
             random[2 if icmp or ev.kind == "DNAT" else 3] = (lo, hi)
     return orig, reply, random
+
+
+def play_connections(text: str, conns) -> tuple[list, Saved, list]:
+    """Load TEXT into a fresh Net(forward=True, default_route=True) and send each
+    connection's first packet (``conn.pkt``) from where it comes (``conn.origin``: "eth0"
+    from peer, "eth1" from peer2, "local" from the node itself); returns what sendto said
+    for the local ones, ``iptables-save -c`` and the conntrack entries."""
+    with Net(forward=True, default_route=True) as net:
+        net.load(text)
+        net.send([c.pkt.to_bytes() for c in conns if c.origin == "eth0"])
+        net.send([c.pkt.to_bytes() for c in conns if c.origin == "eth1"], from_peer2=True)
+        sent = net.send_local([c.pkt.to_bytes() for c in conns if c.origin == "local"])
+        return sent, net.save(), net.ct_entries()

@@ -61,7 +61,7 @@ from nfemu.engine import Verdict
 from nfemu.host import Host
 from nfemu.node import Node
 from nfemu.packet import ICMP, TCP, TCP_SYN, UDP, Packet
-from tests.kernel.netsim import nfemu_ct_tuples
+from tests.kernel.netsim import nfemu_ct_tuples, play_connections
 
 EXAMPLES = max(1, int(os.environ.get("NFEMU_KERNEL_EXAMPLES", "1000")) // 10)
 
@@ -416,18 +416,12 @@ CLASH_STATS = {"connections": 0, "clashed": 0, "random": 0, "cases": 0}
 
 
 def run_case(text: str, conns: list[Conn]) -> None:
-    from tests.kernel.netsim import Net, kernel_counters
+    from tests.kernel.netsim import kernel_counters
 
     node = Node(nfemu.loads(text), node_host(), seed=1)
     expected = [expect(node, c) for c in conns]
 
-    with Net(forward=True, default_route=True) as net:
-        net.load(text)
-        net.send([c.pkt.to_bytes() for c in conns if c.origin == "eth0"])
-        net.send([c.pkt.to_bytes() for c in conns if c.origin == "eth1"], from_peer2=True)
-        sent = net.send_local([c.pkt.to_bytes() for c in conns if c.origin == "local"])
-        saved = net.save()
-        entries = net.ct_entries()
+    sent, saved, entries = play_connections(text, conns)
 
     describe = "\n".join(f"{c.origin:5} {c.pkt.describe()} ttl {c.pkt.ttl}" for c in conns)
     context = f"--- rules\n{text}--- connections\n{describe}\n--- local sendto: {sent}\n"
