@@ -40,22 +40,23 @@ class CompiledRule:
     __slots__ = ("rule", "position", "header", "matches", "match_positions", "kind", "jump",
                  "apply", "target_name", "may_choose", "steps", "counter_key")
 
-    def __init__(self, rule: Rule, position: int):
+    def __init__(self, rule: Rule, position: int, table: str):
         self.rule = rule
         self.position = position            # 0-based index in its chain
         self.header = _header_tests(rule)
         # the comment match always matches: leave it out
-        self.matches = tuple(m.match if hasattr(m, "match") else _not_evaluable(m)
-                             for m in rule.matches if m.NAME != "comment")
+        kept = [i for i, m in enumerate(rule.matches) if m.NAME != "comment"]
+        self.matches = tuple(rule.matches[i].match if hasattr(rule.matches[i], "match")
+                             else _not_evaluable(rule.matches[i]) for i in kept)
         # positions of the kept matches in the rule as loaded (the evaluation context's
         # match_index, which keys per-rule state), when a comment was left out
-        self.match_positions = None
+        self.match_positions = tuple(kept) if len(kept) != len(rule.matches) else None
         target = rule.target
         self.jump = None
         self.apply = None
         self.target_name = target.save_name() if target is not None else ""
         self.steps: dict = {}     # hook -> the (immutable) trace Step of a hit, made once
-        self.counter_key = None   # (table, chain, position): set by compile_table
+        self.counter_key = (table, rule.chain, position)
         kind = type(target)
         if target is None:
             self.kind = T_NONE
@@ -246,9 +247,7 @@ def compile_table(table: Table, index: bool = True) -> CompiledTable:
     chains = {}
     for chain in table.chains:
         compiled = CompiledChain(chain.name, chain.policy, chain.builtin, chain.declared)
-        compiled.rules = [_compile_rule(r, i) for i, r in enumerate(chain.rules)]
-        for i, rule in enumerate(compiled.rules):
-            rule.counter_key = (table.name, chain.name, i)
+        compiled.rules = [CompiledRule(r, i, table.name) for i, r in enumerate(chain.rules)]
         compiled.every = range(len(compiled.rules))
         if index and len(chain.rules) >= INDEX_MIN_KEYED:
             compiled.index = build_index(list(chain.rules))
@@ -258,11 +257,3 @@ def compile_table(table: Table, index: bool = True) -> CompiledTable:
             if rule.kind == T_JUMP or rule.kind == T_GOTO:
                 rule.jump = chains[rule.rule.target.chain]
     return CompiledTable(table.name, chains)
-
-
-def _compile_rule(rule: Rule, position: int) -> CompiledRule:
-    compiled = CompiledRule(rule, position)
-    kept = [i for i, m in enumerate(rule.matches) if m.NAME != "comment"]
-    if len(kept) != len(rule.matches):
-        compiled.match_positions = tuple(kept)
-    return compiled

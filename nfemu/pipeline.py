@@ -118,7 +118,6 @@ class Traversal:
         self.skip_nat = False
         self.from_loopback = False
         self.route = None
-        self.before = None
         self.where = ""
         self.out_dev = ""
         self.loop_back = False
@@ -172,8 +171,7 @@ class Traversal:
                 if not self._route_out():
                     return self.journey
             elif phase == REROUTE:
-                if not self._reroute():
-                    return self.journey
+                self._reroute()
             else:  # pragma: no cover
                 raise AssertionError(f"unknown phase {phase}")
 
@@ -196,7 +194,8 @@ class Traversal:
             if nat and not resuming and (self.skip_nat or not _nat_applies(ev, hook)):
                 self.table_pos += 1
                 continue
-            if not resuming:
+            reroutes = hook == "OUTPUT" and (nat or name == "mangle")
+            if reroutes and not resuming:
                 pkt = self.pkt
                 self.table_before = (pkt.dst, pkt.src, pkt.mark, pkt.tos)
             verdict = walk(self, table, hook)
@@ -212,7 +211,7 @@ class Traversal:
                 j.where = f"{'dropped' if verdict is Verdict.DROP else 'queued'} in {name} {hook}"
                 j.packet = self.pkt
                 return False
-            if hook == "OUTPUT" and (nat or name == "mangle") and not self._route_me_harder(nat):
+            if reroutes and not self._route_me_harder(nat):
                 return False
             self.table_pos += 1
         return True
@@ -235,6 +234,7 @@ class Traversal:
         if not route.ok:
             self._fail("no route after OUTPUT", route)
             return False
+        self.route = route
         return True
 
     def _route_in(self) -> bool:
@@ -280,23 +280,19 @@ class Traversal:
                 ev.ct.orig_src = ev.ct.repl_dst = pkt.src
         self.pkt = pkt.replace(oif=route.dev or "")
         self.route = route
-        self.before = (pkt.dst, pkt.src, pkt.mark, pkt.tos)
         self._enter("OUTPUT", REROUTE, False)
         return True
 
-    def _reroute(self) -> bool:
-        """ip_route_me_harder(): a changed destination (or mark) is routed again."""
+    def _reroute(self) -> None:
+        """After OUTPUT: the packet leaves by the route it has now (the socket's, or the one
+        _route_me_harder found inside OUTPUT), whose device POSTROUTING sees."""
         pkt, route = self.pkt, self.route
-        if (pkt.dst, pkt.src, pkt.mark, pkt.tos) != self.before:
-            route = self.machine.host.route_lookup(pkt.dst, pkt.src)
-            if not route.ok:
-                self._fail("no route after OUTPUT", route)
-                return False
-            self.pkt = pkt.replace(oif=route.dev or "")
-        self.where, self.out_dev = "out", route.dev or ""
+        dev = route.dev or ""
+        if pkt.oif != dev:
+            self.pkt = pkt.replace(oif=dev)
+        self.where, self.out_dev = "out", dev
         self.loop_back = bool(route.local)
         self.phase = POST
-        return True
 
     def _fail(self, where: str, route, keep_packet: bool = True) -> None:
         j = self.journey
