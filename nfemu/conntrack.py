@@ -297,6 +297,8 @@ class ConntrackTable:
         # (zone, tuple) -> (entry, is the reply tuple)
         self._hash: dict[tuple[int, CtTuple], tuple[Entry, bool]] = {}
         self._entries: dict[int, Entry] = {}       # id(entry) -> entry, insertion order
+        # nf_nat_bysource: (zone, proto, orig src, orig sport) -> entries, oldest first
+        self._bysource: dict[tuple, list[Entry]] = {}
 
     # ---- lookups -----------------------------------------------------------------------
     def lookup(self, pkt: Packet, zone: int = 0,
@@ -319,12 +321,40 @@ class ConntrackTable:
         return hit
 
     def tuple_in_use(self, tuple_: CtTuple, ignore: Entry | None = None,
-                     zone: int = 0) -> bool:
-        """nf_conntrack_tuple_taken(): is TUPLE the original or reply tuple of a confirmed
-        entry other than IGNORE (NAT's unique-tuple check asks this of the inverse of the
-        reply tuple it would make)."""
+                     zone: int = 0, now: float | None = None) -> bool:
+        """nf_conntrack_tuple_taken(): is TUPLE the original or reply tuple of a confirmed,
+        unexpired entry other than IGNORE (NAT's unique-tuple check asks this of the
+        inverse of the reply tuple it would make). As in the kernel, an entry whose
+        original tuple equals IGNORE's is the same flow (two packets of one flow racing)
+        and does not count: confirmation resolves that clash."""
         hit = self._hash.get((zone, tuple_))
-        return hit is not None and hit[0] is not ignore
+        if hit is None:
+            return False
+        other = hit[0]
+        if other is ignore:
+            return False
+        if now is not None and other.deadline <= now:
+            self._remove(other)             # nf_ct_gc_expired
+            return False
+        if ignore is not None and other.orig_tuple == ignore.orig_tuple:
+            return False
+        return True
+
+    def nat_used(self, candidate: CtTuple, ct: Entry | None, now: float | None) -> bool:
+        """nf_nat_used_tuple(): would CANDIDATE (the original tuple after a manip) clash,
+        i.e. is its inverse, the reply tuple NAT would give CT, taken? (The kernel's last
+        attempts for a TCP SYN may evict a TIME_WAIT entry, nf_nat_used_tuple_harder;
+        nfemu does not, so it treats that tuple as taken.)"""
+        reply = candidate.inverted()
+        if reply is None:
+            return False
+        return self.tuple_in_use(reply, ct, ct.zone if ct is not None else 0, now)
+
+    def appropriate_src(self, zone: int, proto: int, src: int, sport: int):
+        """The entries of nf_nat_bysource that find_appropriate_src() walks for this
+        original source (protocol, address, port or ICMP id), most recent first: every
+        confirmed entry whose source manip was set up (a null binding included)."""
+        return reversed(self._bysource.get((zone, proto, src, sport), ()))
 
     def entries(self) -> list[Entry]:
         """The confirmed entries, oldest first (what conntrack -L lists)."""
@@ -375,6 +405,10 @@ class ConntrackTable:
         self._hash[(z, o)] = (entry, False)
         self._hash[(z, r)] = (entry, True)
         self._entries[id(entry)] = entry
+        if entry.snat_done:
+            # nf_nat_setup_info() adds a connection to nf_nat_bysource when its source
+            # manip is set up; nfemu does it at confirmation (one packet at a time, the same)
+            self._bysource.setdefault((z, o.proto, o.src, o.sport), []).append(entry)
         return entry
 
     def _remove(self, entry: Entry) -> None:
@@ -387,6 +421,13 @@ class ConntrackTable:
             if hit is not None and hit[0] is entry:
                 del self._hash[(z, t)]
         self._entries.pop(id(entry), None)
+        if entry.snat_done:
+            key = (z, entry.proto, entry.orig_src, entry.orig_sport)
+            same = self._bysource.get(key)
+            if same is not None:
+                same[:] = [e for e in same if e is not entry]
+                if not same:
+                    del self._bysource[key]
 
     def expire(self, now: float) -> list[Entry]:
         """Remove the entries whose deadline has passed at time NOW (the kernel's gc and

@@ -114,6 +114,10 @@ class EvalContext:
     events: list = field(default_factory=list)
     chooser: Callable[[Fraction], bool] | None = None
     hotdrop: bool = False               # a match asked to drop the packet (par->hotdrop)
+    # stateful nodes (Node.send): the conntrack table NAT checks its tuples against, and an
+    # optional script of the kernel's random NAT port draws: (packet, first, last) -> port
+    conntrack: object = None
+    nat_port_hint: Callable | None = None
 
     @property
     def state_key(self) -> tuple:

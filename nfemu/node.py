@@ -13,10 +13,11 @@ import random
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from .engine import EvalContext, NodeState, sampler
+from .engine import CtView, EvalContext, NodeState, sampler
 from .ext.conntrack import CtState
 from .host import Host
 from .interp import explore
+from .conntrack import ConntrackTable
 from .ir import Counters, Ruleset
 from .packet import Packet
 from .pipeline import Journey, Machine, Traversal, explore_traversals, new_conntrack
@@ -27,6 +28,15 @@ def _add(base: Counters | None, extra: tuple[int, int] | None) -> Counters:
     if extra is None:
         return base
     return Counters(base.packets + extra[0], base.bytes + extra[1])
+
+
+class CounterMap(dict):
+    """The counters the traces and sends added: (table, chain, rule index 0-based, or None
+    for a built-in chain's policy) -> (packets, bytes). Calling it (``node.counters()``)
+    gives a plain copy."""
+
+    def __call__(self) -> dict:
+        return dict(self)
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,9 @@ class Node:
         self.engine = engine
         self.machine = Machine(ruleset, host, compiled=engine == "compiled")
         self.state = NodeState()
-        self.counters: dict = {}
+        self.counters = CounterMap()
+        self.conntrack = ConntrackTable()
+        self.nat_port_hint = None
         self.seed = seed if seed is not None else random.SystemRandom().randrange(1 << 32)
         self.rng = random.Random(self.seed)
 
@@ -96,6 +108,40 @@ class Node:
         since the epoch (what -m time, limit, hashlimit and recent see; 0 when unknown)."""
         return self._traversal(pkt, iface, local, ctstate, sampler(self.rng), self.state,
                                self.counters, now).run()
+
+    def send(self, pkt, iface: str | None = None, local: bool = False,
+             now: float = 0.0, csum_bad: bool = False) -> Journey:
+        """One packet through the node with connection tracking (stateful): the packet is
+        looked up in or added to ``node.conntrack``, NAT is decided for a connection's first
+        packet and applied from the binding to every later one, replies are un-NATed.
+        ``now`` is the packet's time in seconds (timeouts run on it). Returns the Trace,
+        with ``.ct`` (the conntrack entry) and ``.ctinfo``. ``csum_bad``: the capture
+        showed a bad TCP/UDP/ICMP checksum (conntrack then treats the packet as INVALID in
+        PREROUTING, as nf_conntrack_checksum=1 does).
+
+        Random NAT ports (--random, --random-fully, a source port remapped after a clash):
+        the kernel draws an offset with get_random_u16(); nfemu starts from the packet's
+        own port when it lies in the candidate range (else the range's first) and takes
+        the first free one. ``node.nat_port_hint = f(packet, first, last) -> port``
+        scripts the kernel's draw instead (differential tests use it)."""
+        if not isinstance(pkt, Packet):
+            pkt = Packet.from_scapy(pkt)
+        if not local and iface is not None:
+            pkt = pkt.replace(iif=iface)
+        # the raw table sees no entry yet (INVALID); CT there can make the template
+        # untracked or give it a zone
+        template = CtView(state=CtState.INVALID)
+        ev = EvalContext(self.host, self.state, ct=template, chooser=sampler(self.rng),
+                         local=local, now=now, conntrack=self.conntrack,
+                         nat_port_hint=self.nat_port_hint)
+        return Traversal(self.machine, pkt, ev, self.counters, local,
+                         conntrack=self.conntrack, csum_bad=csum_bad).run()
+
+    def replay(self, source, iface: str | None = None, local: bool = False):
+        """Replay a capture (a pcap/pcapng path or file object) or an iterable of packets
+        through :meth:`send`, yielding one result per record (see nfemu/replay.py)."""
+        from .replay import replay
+        return replay(self, source, iface=iface, local=local)
 
     def outcomes(self, pkt, iface: str | None = None, local: bool = False,
                  ctstate: CtState = CtState.NEW, now: float = 0.0) -> list[Outcome]:

@@ -18,11 +18,13 @@ import copy
 from dataclasses import dataclass, field
 from fractions import Fraction
 from .compile import Program
+from .conntrack import ConntrackTable, Entry
 from .engine import CtView, EvalContext, Verdict
 from .ext.conntrack import CtState
 from .interp import Step
 from .ir import Ruleset
-from .packet import Packet
+from .natmanip import icmp_reply_translation, nat_packet, null_binding
+from .packet import ICMP, TCP, UDP, Packet
 from .walk import compiled_walk, reference_walk
 
 # Each hook: the tables in priority order (raw -300, mangle -150, nat DNAT -100, filter 0,
@@ -50,6 +52,10 @@ class Journey:
     steps: list[Step] = field(default_factory=list)
     events: list = field(default_factory=list)
     note: str = ""
+    # stateful runs (Node.send / Node.replay): the packet's conntrack entry (None when it
+    # has none: INVALID or untracked) and its ctinfo as conntrack gave it
+    ct: object = None
+    ctinfo: str = ""
 
     @property
     def path(self) -> list[Step]:
@@ -83,18 +89,26 @@ class Machine:
             tables = {t.name: t for t in ruleset.tables}
             self.walk = reference_walk
         irtables = {t.name: t for t in ruleset.tables}
+        nat = irtables.get("nat")
+        # the nat hooks are registered at all four hooks as soon as one nat base chain
+        # exists (nf_nat_register_fn; iptable_nat likewise): a hook without a nat chain
+        # still applies bindings and makes null bindings (stateful nodes only)
+        has_nat = nat is not None and any(c.declared for c in nat.chains if c.builtin)
         self.hook_tables = {}
+        self.hook_tables_ct = {}
         for hook, names in HOOK_TABLES.items():
-            entries = []
+            entries, with_nat = [], []
             for name in names:
                 table = irtables.get(name)
-                if table is None:
-                    continue
-                chain = table.chain_map.get(hook)
+                chain = table.chain_map.get(hook) if table is not None else None
                 if chain is None or not chain.declared:  # no such base chain in the kernel
+                    if name == "nat" and has_nat:
+                        with_nat.append((name, None))
                     continue
                 entries.append((name, tables[name]))
+                with_nat.append((name, tables[name]))
             self.hook_tables[hook] = tuple(entries)
+            self.hook_tables_ct[hook] = tuple(with_nat)
 
 
 # phases of a traversal
@@ -105,8 +119,14 @@ class Traversal:
     """One packet's way through the node, resumable (see the module docstring)."""
 
     def __init__(self, machine: Machine, pkt: Packet, ev: EvalContext,
-                 counters: dict | None, local: bool):
+                 counters: dict | None, local: bool, conntrack: ConntrackTable | None = None,
+                 csum_bad: bool = False):
         self.machine = machine
+        # stateful (Node.send): the node's conntrack table; ev.ct starts as the template
+        # the raw table sees (no entry yet: INVALID; CT may make it untracked or zoned)
+        self.conntrack = conntrack
+        self.csum_bad = csum_bad
+        self.ct_pending = False
         self.ev = ev
         self.pkt = pkt
         self.counters = counters
@@ -151,6 +171,8 @@ class Traversal:
             elif phase == POST:
                 self._enter("POSTROUTING", SENT, False)
             elif phase == SENT:
+                if self.conntrack is not None and not self._confirm():
+                    return self.journey
                 j = self.journey
                 j.verdict, j.where, j.out_iface, j.packet = (Verdict.ACCEPT, self.where,
                                                             self.out_dev, self.pkt)
@@ -164,6 +186,8 @@ class Traversal:
                 self.from_loopback, self.loop_back = True, False
                 self.phase = IN_START
             elif phase == DELIVER:
+                if self.conntrack is not None and not self._confirm():
+                    return self.journey
                 j = self.journey
                 j.verdict, j.where, j.out_iface, j.packet = Verdict.ACCEPT, "local", "", self.pkt
                 return j
@@ -179,42 +203,128 @@ class Traversal:
         self.hook, self.after, self.skip_nat = hook, after, skip_nat
         self.table_pos = 0
         self.phase = HOOK
+        # nf_conntrack_in at priority -200 (after raw) on PREROUTING and OUTPUT; a packet
+        # back through lo keeps the entry its OUTPUT path gave it
+        self.ct_pending = (self.conntrack is not None and hook in _CT_HOOKS
+                           and not self.from_loopback)
 
     def _run_hook(self) -> bool:
         """The tables of the current hook from ``table_pos``; False when one dropped or
         queued the packet (the journey says which)."""
         hook, ev = self.hook, self.ev
         ev.hook = hook
-        entries = self.machine.hook_tables[hook]
-        walk = self.machine.walk
+        stateful = self.conntrack is not None
+        machine = self.machine
+        entries = machine.hook_tables_ct[hook] if stateful else machine.hook_tables[hook]
+        walk = machine.walk
         while self.table_pos < len(entries):
             name, table = entries[self.table_pos]
+            if self.ct_pending and name != "raw":
+                self._conntrack_in()
             nat = name == "nat"
             resuming = self.w_chain is not None
-            if nat and not resuming and (self.skip_nat or not _nat_applies(ev, hook)):
-                self.table_pos += 1
-                continue
             reroutes = hook == "OUTPUT" and (nat or name == "mangle")
             if reroutes and not resuming:
                 pkt = self.pkt
                 self.table_before = (pkt.dst, pkt.src, pkt.mark, pkt.tos)
+            if nat and stateful:
+                if not resuming and not self._nat_chains_run(hook, table):
+                    if reroutes and not self._route_me_harder(True):
+                        return False
+                    self.table_pos += 1
+                    continue
+            elif nat and not resuming and (self.skip_nat or not _nat_applies(ev, hook)):
+                self.table_pos += 1
+                continue
             verdict = walk(self, table, hook)
-            if nat and ev.ct is not None:
-                # a chain that ends without a NAT target still decides: a null binding
-                if NAT_MANIP[hook] == "dst":
-                    ev.ct.dnat_done = True
-                else:
-                    ev.ct.snat_done = True
             if verdict is Verdict.DROP or verdict is Verdict.QUEUE:
                 j = self.journey
                 j.verdict = verdict
                 j.where = f"{'dropped' if verdict is Verdict.DROP else 'queued'} in {name} {hook}"
                 j.packet = self.pkt
                 return False
+            if nat and ev.ct is not None:
+                if stateful:
+                    self._nat_bind_and_apply(hook)
+                # a chain that ends without a NAT target still decides: a null binding
+                elif NAT_MANIP[hook] == "dst":
+                    ev.ct.dnat_done = True
+                else:
+                    ev.ct.snat_done = True
             if reroutes and not self._route_me_harder(nat):
                 return False
             self.table_pos += 1
+        if self.ct_pending:
+            self._conntrack_in()
         return True
+
+    # ---- connection tracking (stateful nodes) ---------------------------------------------
+    def _conntrack_in(self) -> None:
+        """nf_conntrack_in(): the packet's entry (found or new; ctinfo set on it), or no
+        entry (INVALID: the view stays the template). A transport checksum the capture
+        showed bad makes it INVALID in PREROUTING (nf_conntrack_checksum=1)."""
+        self.ct_pending = False
+        ev, j = self.ev, self.journey
+        template = ev.ct
+        if template is not None and template.untracked:
+            j.ctinfo = "UNTRACKED"
+            return
+        pkt = self.pkt
+        zone = template.zone if template is not None else 0
+        if self.csum_bad and self.hook == "PREROUTING" and pkt.proto in _CSUM_PROTOS:
+            entry = None
+        else:
+            entry, _ = self.conntrack.track(pkt, ev.now, zone)
+        if entry is None:
+            j.ctinfo = "INVALID"
+            return
+        if template is not None and template.helper and entry.state & CtState.NEW:
+            entry.helper = template.helper
+        ev.ct = j.ct = entry
+        j.ctinfo = ctinfo_name(entry)
+
+    def _confirm(self) -> bool:
+        """__nf_conntrack_confirm() at the end of POSTROUTING or INPUT: a new entry goes
+        into the table; an insertion clash the kernel cannot resolve drops the packet."""
+        ct = self.ev.ct
+        if not isinstance(ct, Entry) or ct.confirmed:
+            return True
+        got = self.conntrack.confirm(ct, self.ev.now)
+        if got is None:
+            j = self.journey
+            j.verdict, j.packet = Verdict.DROP, self.pkt
+            j.where = "dropped by conntrack"
+            j.note = ("insert clash at confirmation (__nf_conntrack_confirm): another "
+                      "connection holds one of this connection's tuples")
+            return False
+        self.ev.ct = self.journey.ct = got
+        return True
+
+    def _nat_chains_run(self, hook: str, table) -> bool:
+        """nf_nat_ipv4_fn / nf_nat_inet_fn before the nat chains: True when they must run
+        (a NEW or RELATED packet whose manip of this hook's type is not decided yet). Else
+        the packet is rewritten here: an ICMP error RELATED to a connection has its quoted
+        header and outer addresses translated (the chains never run for it); any other
+        tracked packet gets the binding (a null one first when none was decided)."""
+        ct = self.ev.ct
+        if not isinstance(ct, Entry):
+            return False            # no entry, or untracked: NAT has nothing to do
+        if ct.state & CtState.RELATED and self.pkt.proto == ICMP:
+            self.pkt = icmp_reply_translation(self.pkt, ct, NAT_MANIP[hook])
+            return False
+        if table is not None and not self.skip_nat and _nat_applies(self.ev, hook):
+            return True
+        self._nat_bind_and_apply(hook)
+        return False
+
+    def _nat_bind_and_apply(self, hook: str) -> None:
+        """After the nat chains (or without them): a null binding when this manip is still
+        undecided for a NEW/RELATED packet, then nf_nat_packet() from the binding."""
+        ev, manip = self.ev, NAT_MANIP[hook]
+        ct = ev.ct
+        if _nat_applies(ev, hook):
+            self.pkt = null_binding(self.pkt, ev, manip).packet
+        self.pkt = nat_packet(self.pkt, ct, manip)
 
     def _route_me_harder(self, nat: bool) -> bool:
         """ip_route_me_harder() inside the OUTPUT hook: right after mangle when it changed
@@ -340,6 +450,22 @@ class Traversal:
 
 
 _NEW_OR_RELATED = int(CtState.NEW | CtState.RELATED)
+_CT_HOOKS = frozenset({"PREROUTING", "OUTPUT"})
+_CSUM_PROTOS = frozenset({TCP, UDP, ICMP})
+
+
+def ctinfo_name(ct) -> str:
+    """enum ip_conntrack_info's name for the packet's view of its entry."""
+    state = ct.state
+    if ct.untracked or state & CtState.UNTRACKED:
+        return "UNTRACKED"
+    if state & CtState.INVALID:
+        return "INVALID"
+    if state & CtState.RELATED:
+        return "RELATED_REPLY" if ct.reply else "RELATED"
+    if state & CtState.ESTABLISHED:
+        return "ESTABLISHED_REPLY" if ct.reply else "ESTABLISHED"
+    return "NEW"
 
 
 def _nat_applies(ev: EvalContext, hook: str) -> bool:

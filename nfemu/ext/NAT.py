@@ -322,11 +322,67 @@ def _key_in_range(key: int | None, r: NatRange) -> bool:
     return key is None or r.min_port <= key <= r.max_port
 
 
-def _unique_key(proto: int, key: int, r: NatRange, manip: str) -> tuple[int, tuple | None]:
-    """nf_nat_l4proto_unique_tuple() for a table with no other connection (the first
-    candidate is free). Returns the key and, when the kernel's offset is random, the
-    candidate range (first, last) that nfemu chose from deterministically."""
+def _candidate(pkt, manip: str, addr: int, key: int | None):
+    """The connection's tuple with the manip's side replaced (nfemu.conntrack.CtTuple)."""
+    from ..conntrack import CtTuple
+    if pkt.proto in _ICMP_PROTOS:
+        ident = key if key is not None else pkt.icmp_rest >> 16
+        kind = pkt.icmp_type << 8 | pkt.icmp_code
+        if manip == MANIP_SRC:
+            return CtTuple(pkt.proto, addr, pkt.dst, ident, kind)
+        return CtTuple(pkt.proto, pkt.src, addr, ident, kind)
+    sport, dport = (pkt.sport, pkt.dport) if key is not None else (0, 0)
+    if manip == MANIP_SRC:
+        return CtTuple(pkt.proto, addr, pkt.dst, key if key is not None else 0, dport)
+    return CtTuple(pkt.proto, pkt.src, addr, sport, key if key is not None else 0)
+
+
+class _Clash:
+    """What get_unique_tuple() asks of the conntrack table: nf_nat_used_tuple() and
+    find_appropriate_src(). Without a table (a single-packet trace) nothing is taken."""
+
+    __slots__ = ("table", "ct", "now", "hint")
+
+    def __init__(self, ev):
+        self.table = getattr(ev, "conntrack", None) if ev is not None else None
+        self.ct = ev.ct if ev is not None else None
+        self.now = ev.now if ev is not None else None
+        self.hint = getattr(ev, "nat_port_hint", None) if ev is not None else None
+
+    def used(self, pkt, manip: str, addr: int, key: int | None) -> bool:
+        if self.table is None:
+            return False
+        return self.table.nat_used(_candidate(pkt, manip, addr, key), self.ct, self.now)
+
+    def appropriate_src(self, pkt, r: NatRange, zone: int):
+        """find_appropriate_src(): an earlier connection from the same source (protocol,
+        address, port) whose mapped source is inside the range gives its mapping."""
+        if self.table is None:
+            return None
+        key = _l4_key(pkt, MANIP_SRC)
+        for other in self.table.appropriate_src(zone, pkt.proto, pkt.src,
+                                                key if key is not None else 0):
+            addr = other.repl_dst
+            mapped = other.repl_dport if pkt.proto in _L4_PORTS else (
+                other.repl_sport if pkt.proto in _ICMP_PROTOS else None)
+            if key is None:
+                mapped = None
+            if (not r.flags & _MAP_IPS or _addr_in_range(addr, r)) and (
+                    not r.flags & _PROTO_SPECIFIED or _key_in_range(mapped, r)):
+                return addr, mapped
+        return None
+
+
+_MAX_ATTEMPTS = 128          # NF_NAT_MAX_ATTEMPTS
+
+
+def _unique_key(pkt, addr: int, key: int, r: NatRange, manip: str,
+                clash: _Clash) -> tuple[int, tuple | None]:
+    """nf_nat_l4proto_unique_tuple(): the first free key from an offset into the range.
+    Returns the key and, when the kernel's offset is random, the candidate range (first,
+    last) nfemu chose from deterministically (or by ``nat_port_hint``)."""
     f = int(r.flags)
+    proto = pkt.proto
     if proto in _ICMP_PROTOS:
         if not f & _PROTO_SPECIFIED:
             lo, size = 0, 65536
@@ -345,46 +401,71 @@ def _unique_key(proto: int, key: int, r: NatRange, manip: str) -> tuple[int, tup
             if hi < lo:
                 lo, hi = hi, lo
             size = hi - lo + 1
+    random_range = None
     if f & _PROTO_OFFSET:
         off = (key - r.base_port) & 0xFFFF
-        return (lo + off % size) & 0xFFFF, None
-    if manip == MANIP_DST and not f & _RANDOM_ALL:
-        # off = 0: the first port of the range (the kernel then tries the next ones while
-        # the tuple is taken, which a single-connection table never is)
-        return lo & 0xFFFF, None
-    # off = get_random_u16(): deterministic representative (see above)
-    if size == 1:
-        return lo & 0xFFFF, None                  # one candidate: no choice at all
-    last = min(lo + size - 1, 0xFFFF)
-    return (key if lo <= key <= last else lo), (lo, last)
+    elif manip == MANIP_DST and not f & _RANDOM_ALL:
+        off = 0                                   # the range's first port (kernel >= 6.8)
+    else:
+        # off = get_random_u16(): the hint's choice, else a deterministic representative:
+        # the packet's own key when it lies in the candidate range, else the first
+        last = min(lo + size - 1, 0xFFFF)
+        if size > 1:
+            random_range = (lo, last)
+        want = clash.hint(pkt, lo, last) if clash.hint is not None else key
+        off = (want - lo) & 0xFFFF if lo <= want <= last else 0
+    attempts = min(size, _MAX_ATTEMPTS)
+    candidate = key
+    while True:
+        for _ in range(attempts):
+            candidate = (lo + off % size) & 0xFFFF
+            if not clash.used(pkt, manip, addr, candidate):
+                return candidate, random_range
+            off = (off + 1) & 0xFFFF
+        if attempts >= size or attempts < 16:
+            # every candidate taken: the kernel keeps the last one and the insertion at
+            # confirmation fails (the packet is dropped)
+            return candidate, random_range
+        attempts //= 2          # another round from a new random offset (nfemu: go on)
 
 
-def unique_tuple(pkt, r: NatRange, manip: str, zone: int = 0):
+def unique_tuple(pkt, r: NatRange, manip: str, zone: int = 0, ev=None):
     """get_unique_tuple(): the new (address, key) of the manip's side and the random port
-    range when the port was a random choice (None otherwise)."""
+    range when the port was a random choice (None otherwise). With ``ev.conntrack`` (a
+    stateful node) the candidates are checked against the connections in the table
+    (nf_nat_used_tuple) and an earlier mapping of the same source is reused
+    (find_appropriate_src)."""
+    clash = _Clash(ev)
     f = int(r.flags)
     addr = pkt.src if manip == MANIP_SRC else pkt.dst
     key = _l4_key(pkt, manip)
-    # 1) SNAT: the original tuple, when it is already in the range
+    # 1) SNAT: the original tuple, when it is already in the range and free; else an
+    #    existing mapping of the same source
     if manip == MANIP_SRC and not f & _RANDOM_ALL:
         # in_range() always tests the source side (NF_NAT_MANIP_SRC)
         if (not f & _MAP_IPS or _addr_in_range(pkt.src, r)) and (
                 not f & _PROTO_SPECIFIED or _key_in_range(_l4_key(pkt, MANIP_SRC), r)):
-            return addr, key, None
+            if not clash.used(pkt, manip, addr, key):
+                return addr, key, None
+        else:
+            found = clash.appropriate_src(pkt, r, zone)
+            if found is not None and not clash.used(pkt, manip, found[0], found[1]):
+                return found[0], found[1], None
     # 2) the address
     if f & _MAP_IPS:
         addr = find_best_ip(pkt.src, pkt.dst, r.min_addr, r.max_addr, pkt.family,
                             manip == MANIP_SRC, bool(f & _PERSISTENT), zone)
-    # 3) keep the port when it is in range (a single-connection table has no clash)
+    # 3) keep the port when it is in range and free
     if not f & _RANDOM_ALL:
         if f & _PROTO_SPECIFIED:
-            if not f & _PROTO_OFFSET and _key_in_range(key, r):
+            if not f & _PROTO_OFFSET and _key_in_range(key, r) and (
+                    r.min_port == r.max_port or not clash.used(pkt, manip, addr, key)):
                 return addr, key, None
-        else:
+        elif not clash.used(pkt, manip, addr, key):
             return addr, key, None
     if key is None:
         return addr, key, None
-    key, random_range = _unique_key(pkt.proto, key, r, manip)
+    key, random_range = _unique_key(pkt, addr, key, r, manip, clash)
     return addr, key, random_range
 
 
@@ -403,7 +484,8 @@ def _addr_text(addr: int, family: int) -> str:
     return int_to_ipv4(addr) if family == 4 else int_to_ipv6(addr)
 
 
-def nat_setup(pkt, ev, r: NatRange, manip: str, kind: str, by: str | None = None):
+def nat_setup(pkt, ev, r: NatRange, manip: str, kind: str, by: str | None = None,
+              quiet_unchanged: bool = False):
     """nf_nat_setup_info() for this packet's connection, then the rewrite nf_nat_packet()
     makes after the nat hook: the packet with its new source or destination, verdict ACCEPT
     (NF_ACCEPT). The binding is recorded as an event ``kind``; ``ev.ct`` (when tracked)
@@ -421,7 +503,7 @@ def nat_setup(pkt, ev, r: NatRange, manip: str, kind: str, by: str | None = None
                         "WARN_ON(nf_nat_initialized) -> NF_DROP)")
         return TargetResult(Verdict.DROP, pkt)
     zone = ct.zone if ct is not None else 0
-    addr, key, random_range = unique_tuple(pkt, r, manip, zone)
+    addr, key, random_range = unique_tuple(pkt, r, manip, zone, ev)
     changes: dict = {}
     if manip == MANIP_SRC:
         if addr != pkt.src:
@@ -446,11 +528,15 @@ def nat_setup(pkt, ev, r: NatRange, manip: str, kind: str, by: str | None = None
                 ct.repl_dst = addr
                 if pkt.proto in _L4_PORTS and key is not None:
                     ct.repl_dport = key
+                elif pkt.proto in _ICMP_PROTOS and key is not None:
+                    ct.repl_sport = key         # the echo id is src.u.icmp.id both ways
                 ct.status |= IPS_SRC_NAT
                 ct.state |= _engine.CtState.SNAT
             else:
                 ct.repl_src = addr
                 if pkt.proto in _L4_PORTS and key is not None:
+                    ct.repl_sport = key
+                elif pkt.proto in _ICMP_PROTOS and key is not None:
                     ct.repl_sport = key
                 ct.status |= IPS_DST_NAT
                 ct.state |= _engine.CtState.DNAT
@@ -473,6 +559,8 @@ def nat_setup(pkt, ev, r: NatRange, manip: str, kind: str, by: str | None = None
                                  "get_random_u16(); nfemu keeps the packet's port when in "
                                  "range, else the first)")
     if not changed:
+        if quiet_unchanged:
+            return TargetResult(Verdict.ACCEPT, new)
         detail["unchanged"] = True
     ev.record(kind, **detail)
     return TargetResult(Verdict.ACCEPT, new)
