@@ -90,8 +90,11 @@ class NodeState:
     def fork(self) -> NodeState:
         """An independent copy (exact enumeration copies the state at each random
         decision; almost always it is empty)."""
-        if not (self.recent or self.nth or self.limit or self.quota):
-            return NodeState()
+        if not (self.nth or self.limit or self.quota) and not any(
+                t.entries for t in self.recent.values()):
+            # only empty recent tables (made at load): copy their shape
+            return NodeState(recent={name: type(t)(t.mask, t.nstamps_mask)
+                                     for name, t in self.recent.items()})
         return copy.deepcopy(self)
 
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from .engine import CtView, EvalContext, NodeState, sampler
 from .ext.conntrack import CtState
+from .ext.recent import recent_tables
 from .host import Host
 from .interp import explore
 from .conntrack import ConntrackTable
@@ -64,7 +65,7 @@ class Node:
         self.host = host
         self.engine = engine
         self.machine = Machine(ruleset, host, compiled=engine == "compiled")
-        self.state = NodeState()
+        self.state = NodeState(recent=recent_tables(ruleset))
         self.counters = CounterMap()
         self.conntrack = ConntrackTable()
         self.nat_port_hint = None

@@ -61,8 +61,8 @@ class Recent(Match):
 
         Tables live in ``ev.state.recent[name]`` (a :class:`RecentTable`), shared by every
         rule with that name. The kernel creates a table when the first rule naming it is
-        loaded, with that rule's --mask; here it is created by the first rule evaluated
-        (the same when rules are loaded in chain order and the first one is reached first).
+        loaded, with that rule's --mask; a Node makes them so when it is created
+        (:func:`recent_tables`); a table missing there is made by the first rule evaluated.
         At most ip_list_tot = 100 entries; a new entry evicts the least recently set or
         updated one. Time stamps are jiffies at HZ = 250 (Debian/Ubuntu kernels; Fedora and
         RHEL use 1000), ``floor(ev.now * 250)``: --seconds compares whole ticks, as the
@@ -258,3 +258,24 @@ class RecentTable:
     mask: int
     nstamps_mask: int
     entries: OrderedDict = field(default_factory=OrderedDict)
+
+
+def recent_tables(ruleset) -> dict:
+    """The recent tables as loading RULESET leaves them (recent_mt_check): one per name,
+    with the --mask of the first rule naming it in load order (tables, chains and rules
+    in file order) and the stamp ring of the largest --hitcount (loading a rule with a
+    larger one flushes and resizes the table, which is empty before any packet)."""
+    tables: dict = {}
+    for table in ruleset.tables:
+        for chain in table.chains:
+            for rule in chain.rules:
+                for m in rule.matches:
+                    if not isinstance(m, Recent):
+                        continue
+                    nmask = _nstamps_mask(m.hitcount)
+                    t = tables.get(m.name)
+                    if t is None:
+                        tables[m.name] = RecentTable(m.mask, nmask)
+                    elif nmask > t.nstamps_mask:
+                        t.nstamps_mask = nmask
+    return tables
