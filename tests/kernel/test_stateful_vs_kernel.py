@@ -110,3 +110,46 @@ COMMIT
     # the other client's second connection reuses the mapping it got first
     assert by_orig[(other, 81)] == drawn
     compare(k, run_nfemu(rules, packets, hint=lambda pkt, lo, hi: drawn))
+
+
+def _corrupt_l4(datagram: bytes) -> bytes:
+    """The datagram with its transport checksum off by one (IPv4 header kept valid)."""
+    d = bytearray(datagram)
+    ihl = (d[0] & 15) * 4
+    at = ihl + {6: 16, 17: 6, 1: 2}[d[9]]
+    d[at + 1] ^= 0x01
+    return bytes(d)
+
+
+def test_bad_transport_checksum_is_invalid_in_prerouting(kernel):
+    from tests.kernel.test_conntrack_vs_kernel import FlowNet, icmp, tcp, udp
+    good = [tcp(PEER, PEER2, 1234, 80, TCP_SYN, 1), udp(PEER, PEER2, 5000, 53),
+            icmp(PEER, PEER2, 8, rest=(7 << 16) | 1)]
+    node = Node(nfemu.loads("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"), host(), seed=1)
+    with FlowNet(forward=True) as net:
+        for d in good:
+            bad = _corrupt_l4(d)
+            assert net.play(bad, False) == "INVALID"
+            j = node.send(Packet.from_bytes(bad), iface="eth0", now=1.0, csum_bad=True)
+            assert j.ctinfo == "INVALID"
+            assert net.play(d, False) == "NEW"
+            assert node.send(Packet.from_bytes(d), iface="eth0", now=1.0).ctinfo == "NEW"
+
+
+def test_recent_table_takes_the_mask_of_the_first_rule_loaded(kernel):
+    # the first rule naming the table is never evaluated (its -s never matches), yet its
+    # --mask /24 is the table's: the client .7 is found under the entry .1 set
+    rules = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -s 10.9.9.9/32 -m recent --rcheck --name T --mask 255.255.255.0 --rsource
+-A FORWARD -s 192.168.50.1/32 -m recent --set --name T --mask 255.255.255.255 --rsource
+-A FORWARD -m recent --rcheck --name T --mask 255.255.255.255 --rsource -j ACCEPT
+COMMIT
+"""
+    packets = [syn(PEER, PEER2, 1000, 80), syn(ip4("192.168.50.7"), PEER2, 1001, 80)]
+    k = run_kernel(rules, packets)
+    node = run_nfemu(rules, packets)
+    assert kernel_counters(k[0].ruleset)[("filter", "FORWARD", 2)][0] == 2
+    compare(k, node)
