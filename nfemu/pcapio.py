@@ -158,6 +158,7 @@ class CaptureRecord(NamedTuple):
     offset: int = 0                # byte offset of the record/block in the file
     message: str | None = None     # for "error", "malformed", "unsupported-linktype"
     interface_id: int | None = None  # pcapng interface number in its section
+    macs: bytes | None = None      # Ethernet: the destination and source MAC (12 bytes)
 
     @property
     def timestamp(self) -> Fraction | None:
@@ -203,12 +204,12 @@ def _decode(index, ts_ns, frame, orig_len, linktype, interface, direction, offse
             if et == _ETH_IPV4:  # fast path
                 return CaptureRecord(index, ts_ns, "ipv4", frame[14:], caplen, orig_len, linktype,
                                      interface, None, et, (), None, direction, offset, None,
-                                     iface_id)
+                                     iface_id, frame[:12])
             r = _ether_payload(frame, 14, et)
             if r is not None:
                 return CaptureRecord(index, ts_ns, r[0], r[1], caplen, orig_len, linktype,
                                      interface, None, r[2], r[3], None, direction, offset, None,
-                                     iface_id)
+                                     iface_id, frame[:12])
         return CaptureRecord(index, ts_ns, "malformed", None, caplen, orig_len, linktype,
                              interface, None, None, (), None, direction, offset,
                              "frame shorter than its Ethernet header", iface_id)
