@@ -125,11 +125,20 @@ def result_json(r) -> dict:
     return obj
 
 
+#: the text summary lists this many keys of each count (the most frequent); --json all
+SUMMARY_TOP = 10
+
+
 def summary_lines(s: Summary, seed: int) -> list[str]:
     """The summary as plain text lines."""
-    def counts(tally) -> str:
+    def counts(tally, top: int = SUMMARY_TOP) -> str:
         items = tally.most_common()
-        return ", ".join(f"{k} {n}" for k, n in items) if items else "-"
+        if not items:
+            return "-"
+        text = ", ".join(f"{k} {n}" for k, n in items[:top])
+        if len(items) > top:
+            text += f" (and {len(items) - top} more; --json lists them all)"
+        return text
 
     def kinds(d, texts) -> list[str]:
         out = []
@@ -176,6 +185,9 @@ def _print_rich_summary(s: Summary, seed: int) -> None:
         items = tally.most_common()
         if not items:
             continue
+        if len(items) > SUMMARY_TOP:
+            rest = sum(n for _, n in items[SUMMARY_TOP:])
+            items = items[:SUMMARY_TOP] + [(f"({len(items) - SUMMARY_TOP} more)", rest)]
         t = Table(title=None)
         t.add_column(title)
         t.add_column("packets", justify="right")
