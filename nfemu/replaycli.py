@@ -15,7 +15,6 @@ import sys
 
 from .errors import LocatedError
 from .node import Node
-from .parse import load_report, read_text
 from .pcapio import ETHERNET, LINUX_SLL, RAW, RAW_IPV4, CaptureError, CaptureWriter
 from .replay import (
     PROBLEM_TEXT,
@@ -26,8 +25,7 @@ from .replay import (
     replay,
     rewrites,
 )
-from .tracecli import _host, _where
-from .validate import ALL_OBJECTS
+from .tracecli import _host, _where, load_node_rules
 
 #: captures at least this big get a progress bar (on a terminal)
 PROGRESS_MIN_BYTES = 16 << 20
@@ -286,13 +284,8 @@ def _replay(args, f, size, outputs) -> int:
             raise _Usage(f"{pcap_name}: the capture ({_NO_INTERFACE[lt]}, classic pcap) does "
                          "not record the interface packets arrived on: give -i IFACE, or "
                          "--local for packets the node sent")
-    text, name = read_text(args.file)
-    report = load_report(text, name, objects=ALL_OBJECTS)
-    for w in report.warnings:
-        print(w.format(), file=sys.stderr)
-    if report.errors:
-        for e in report.errors:
-            print(e.format(), file=sys.stderr)
+    ruleset = load_node_rules(args.file)
+    if ruleset is None:
         return 1
     try:
         host = _host(args)
@@ -313,7 +306,7 @@ def _replay(args, f, size, outputs) -> int:
         conntrack_out = _open_output(args.conntrack)
         outputs.append(conntrack_out)
 
-    node = Node(report.ruleset, host, seed=args.seed)
+    node = Node(ruleset, host, seed=args.seed)
     # recorded interface indexes (Linux cooked v2) are the node's only when the host is the
     # node's own `ip -j addr show`; --iface numbers its interfaces in the order given
     ifindex_names = None if args.addrs else {}

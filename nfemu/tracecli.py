@@ -35,15 +35,22 @@ def _rule_text(node: Node, step) -> str:
     return table.chain(step.chain).rules[step.rule - 1].save()
 
 
-def cmd_trace(args) -> int:
-    text, name = read_text(args.file)
-    # a node's dump: the nfacct objects and ipsets it names existed there
+def load_node_rules(path: str):
+    """The node's dump read for trace and replay: warnings and errors printed on stderr as
+    FILE:LINE:COL; the Ruleset, or None when a real load would reject it. A node's dump
+    proves the nfacct objects and ipsets it names existed there (``ALL_OBJECTS``)."""
+    text, name = read_text(path)
     report = load_report(text, name, objects=ALL_OBJECTS)
     for w in report.warnings:
         print(w.format(), file=sys.stderr)
-    if report.errors:
-        for e in report.errors:
-            print(e.format(), file=sys.stderr)
+    for e in report.errors:
+        print(e.format(), file=sys.stderr)
+    return None if report.errors else report.ruleset
+
+
+def cmd_trace(args) -> int:
+    ruleset = load_node_rules(args.file)
+    if ruleset is None:
         return 1
     try:
         host = _host(args)
@@ -51,7 +58,7 @@ def cmd_trace(args) -> int:
     except LocatedError as exc:
         print(f"nfemu trace: error: {exc.message}", file=sys.stderr)
         return 2
-    node = Node(report.ruleset, host, seed=args.seed)
+    node = Node(ruleset, host, seed=args.seed)
     try:
         if args.all:
             outcomes = [(o.probability, o.journey) for o in node.outcomes(

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-import nfemu
 from nfemu.grammar import fast_events, grammar_events, unquote
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "cases"

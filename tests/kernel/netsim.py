@@ -104,6 +104,39 @@ class Saved:
     ruleset: Ruleset    # the same, read by nfemu with counters
 
 
+#: nft rules (prerouting, priority -190: just after conntrack) that count each ctstate and
+#: direction of the packets arriving from a device other than lo, in the order of
+#: :data:`CTINFO_LABELS`; a test puts them in a chain of its own table
+CTSTATE_PROBE_RULES = """\
+        iifname != "lo" ct state new counter
+        iifname != "lo" ct state established ct direction original counter
+        iifname != "lo" ct state established ct direction reply counter
+        iifname != "lo" ct state related ct direction original counter
+        iifname != "lo" ct state related ct direction reply counter
+        iifname != "lo" ct state invalid counter
+        iifname != "lo" ct state untracked counter
+"""
+CTINFO_LABELS = ("NEW", "ESTABLISHED", "ESTABLISHED REPLY", "RELATED", "RELATED REPLY",
+                 "INVALID", "UNTRACKED")
+
+
+class Scripted:
+    """Stands in for ``Node.rng``: nfemu's sampler (nfemu/engine.py) decides a random match
+    by comparing a draw ``getrandbits(31)`` with the probability, so answering 0 makes the
+    decision true (any probability above 0) and 2^31 - 1 false (any probability below 1).
+    Decision i is taken from SCRIPT, true once the script has run out; ``draws`` counts
+    them."""
+
+    def __init__(self, script: tuple[bool, ...] = ()):
+        self.script = script
+        self.draws = 0
+
+    def getrandbits(self, k: int) -> int:
+        i = self.draws
+        self.draws += 1
+        return 0 if i >= len(self.script) or self.script[i] else (1 << k) - 1
+
+
 class Net:
     """``with Net() as net: net.load(text); net.send(pkts); net.save()``."""
 

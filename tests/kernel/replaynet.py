@@ -77,6 +77,8 @@ import nfemu
 from nfemu.host import Host, fmt4, ip4
 from nfemu.packet import ICMP, TCP, UDP, Packet
 from tests.kernel.netsim import (
+    CTINFO_LABELS,
+    CTSTATE_PROBE_RULES,
     NODE_MAC0,
     NODE_MAC1,
     PEER2_MAC,
@@ -84,6 +86,7 @@ from tests.kernel.netsim import (
     CtEntry,
     Net,
     NetsimError,
+    Scripted,
     kernel_counters,
     parse_conntrack,
 )
@@ -219,14 +222,7 @@ _PROBE = """\
 table inet nfemureplayprobe {
     chain p {
         type filter hook prerouting priority -190; policy accept;
-        iifname != "lo" ct state new counter
-        iifname != "lo" ct state established ct direction original counter
-        iifname != "lo" ct state established ct direction reply counter
-        iifname != "lo" ct state related ct direction original counter
-        iifname != "lo" ct state related ct direction reply counter
-        iifname != "lo" ct state invalid counter
-        iifname != "lo" ct state untracked counter
-    }
+%s    }
     chain post {
         type filter hook postrouting priority 1000; policy accept;
         oifname "eth0" counter
@@ -234,8 +230,6 @@ table inet nfemureplayprobe {
     }
 }
 """
-CTINFO_LABELS = ("NEW", "ESTABLISHED", "ESTABLISHED REPLY", "RELATED", "RELATED REPLY",
-                 "INVALID", "UNTRACKED")
 
 
 @dataclass
@@ -270,7 +264,7 @@ class ReplayNet(Net):
                     raise NetsimError(f"{addr} is on neither of the node's links")
                 lines.append(f"ip neigh replace {addr} lladdr {MACS[iface][1]} dev {iface} "
                              "nud permanent")
-            self._script(self.node, lines + ["nft -f -"], input=_PROBE)
+            self._script(self.node, lines + ["nft -f -"], input=_PROBE % CTSTATE_PROBE_RULES)
         except BaseException:
             self.__exit__()
             raise
@@ -360,21 +354,6 @@ def _link_of(addr: int) -> str | None:
 
 
 # ---- the nfemu side -------------------------------------------------------------------------
-
-
-class Scripted:
-    """Stands in for ``Node.rng``: the sampler (nfemu/engine.py) compares a draw
-    ``getrandbits(31)`` with the probability, so 0 makes a decision true (probability above
-    0) and 2^31 - 1 false (below 1). Decision i follows SCRIPT, true past its end."""
-
-    def __init__(self, script: tuple[bool, ...] = ()):
-        self.script = script
-        self.draws = 0
-
-    def getrandbits(self, k: int) -> int:
-        i = self.draws
-        self.draws += 1
-        return 0 if i >= len(self.script) or self.script[i] else (1 << k) - 1
 
 
 def fork_node(node):

@@ -23,7 +23,14 @@ from nfemu.conntrack import ConntrackTable
 from nfemu.ext.conntrack import CtState
 from nfemu.host import ip4
 from nfemu.packet import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, Packet
-from tests.kernel.netsim import _SENDER, Net, NetsimError, parse_conntrack
+from tests.kernel.netsim import (
+    _SENDER,
+    CTINFO_LABELS,
+    CTSTATE_PROBE_RULES,
+    Net,
+    NetsimError,
+    parse_conntrack,
+)
 
 PEER, PEER2 = ip4("192.168.50.1"), ip4("10.50.0.2")
 OTHER = ip4("192.168.50.7")       # an address behind the node's eth0 that is not peer
@@ -32,18 +39,10 @@ _PROBE = """\
 table inet nfemuprobe {
     chain p {
         type filter hook prerouting priority -190; policy accept;
-        iifname != "lo" ct state new counter
-        iifname != "lo" ct state established ct direction original counter
-        iifname != "lo" ct state established ct direction reply counter
-        iifname != "lo" ct state related ct direction original counter
-        iifname != "lo" ct state related ct direction reply counter
-        iifname != "lo" ct state invalid counter
-        iifname != "lo" ct state untracked counter
-    }
+%s    }
 }
 """
-_LABELS = ("NEW", "ESTABLISHED", "ESTABLISHED REPLY", "RELATED", "RELATED REPLY",
-           "INVALID", "UNTRACKED")
+_LABELS = CTINFO_LABELS
 WINDOW = 64240
 
 
@@ -54,7 +53,7 @@ class FlowNet(Net):
     def __enter__(self):
         super().__enter__()
         try:
-            self._run(["nft", "-f", "-"], input=_PROBE, ns=self.node)
+            self._run(["nft", "-f", "-"], input=_PROBE % CTSTATE_PROBE_RULES, ns=self.node)
         except BaseException:
             self.__exit__()
             raise

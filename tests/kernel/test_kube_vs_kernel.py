@@ -56,7 +56,7 @@ from nfemu.engine import Verdict
 from nfemu.host import Host
 from nfemu.node import Node
 from nfemu.packet import ICMP, TCP, TCP_SYN, UDP, Packet
-from tests.kernel.netsim import nfemu_ct_tuples, play_connections
+from tests.kernel.netsim import Scripted, nfemu_ct_tuples, play_connections
 
 EXAMPLES = max(1, int(os.environ.get("NFEMU_KERNEL_EXAMPLES", "1000")) // 20)
 
@@ -434,23 +434,6 @@ def cases(draw) -> tuple[list[Service], list[Conn]]:
 
 
 # ---- nfemu's outcomes, and the one the kernel took ------------------------------------------
-
-
-class Scripted:
-    """Stands in for ``Node.rng``: nfemu's sampler (nfemu/engine.py) decides a random match
-    by comparing a draw ``getrandbits(31)`` with the probability, so answering 0 makes the
-    decision true (any probability above 0) and 2^31 - 1 false (any probability below 1).
-    Decision i is taken from SCRIPT, true once the script has run out; ``draws`` counts
-    them."""
-
-    def __init__(self, script: tuple[bool, ...] = ()):
-        self.script = script
-        self.draws = 0
-
-    def getrandbits(self, k: int) -> int:
-        i = self.draws
-        self.draws += 1
-        return 0 if i >= len(self.script) or self.script[i] else (1 << k) - 1
 
 
 def trace_conn(node: Node, conn: Conn):
