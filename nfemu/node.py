@@ -87,16 +87,27 @@ class Node:
         """The ruleset with the counters the kernel would show after the packets traced so
         far (``iptables-save -c``): each rule's and built-in policy's loaded counters (zero
         unless the ruleset was read with counters) plus those of the traces."""
-        counters = self.counters
+        # only the rules and chains that counted something are copied (a rule without
+        # counters saves as [0:0]): a 10,000-service dump is 200,000 rules, a capture
+        # usually touches a few thousand
+        hits: dict = {}
+        for (table, chain, index), value in self.counters.items():
+            hits.setdefault((table, chain), {})[index] = value
         tables = []
         for table in self.ruleset.tables:
             chains = []
             for chain in table.chains:
-                rules = tuple(replace(rule, counters=_add(rule.counters, counters.get(
-                    (table.name, chain.name, i)))) for i, rule in enumerate(chain.rules))
-                policy = counters.get((table.name, chain.name, None)) if chain.builtin else None
-                chains.append(replace(chain, rules=rules,
-                                      counters=_add(chain.counters, policy) or Counters()))
+                counted = hits.get((table.name, chain.name))
+                if counted is None:
+                    chains.append(chain)
+                    continue
+                rules = list(chain.rules)
+                for i, value in counted.items():
+                    if i is not None:
+                        rules[i] = replace(rules[i], counters=_add(rules[i].counters, value))
+                policy = counted.get(None) if chain.builtin else None
+                chains.append(replace(chain, rules=tuple(rules),
+                                      counters=_add(chain.counters, policy)))
             tables.append(replace(table, chains=tuple(chains)))
         return replace(self.ruleset, tables=tuple(tables))
 
