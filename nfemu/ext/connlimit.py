@@ -8,10 +8,11 @@ length or a contiguous network mask; anything else is all ones, the default), ``
 (count_bits: the length up to the highest zero bit) and the address selector.
 No kernel restriction.
 
-Evaluation (:meth:`Connlimit.match`) is in nfemu's single-packet view: the only connection
-known is the packet's own, so the count is 1; a rule that has already counted a connection
-of the same address group raises NotEvaluable instead of guessing whether that one is still
-in the kernel's conntrack table.
+Evaluation (:meth:`Connlimit.match`): on a stateful node (``Node.send``, replay) the
+connections are counted as nf_conncount counts them, against the node's conntrack table. In
+the single-packet view (``trace``) the only connection known is the packet's own, so the
+count is 1; there a rule that has already counted a connection of the same address group
+raises NotEvaluable instead of guessing whether that one is still in the kernel's table.
 """
 from __future__ import annotations
 
@@ -65,6 +66,13 @@ class Connlimit(Match):
         ct = ev.ct
         zone = ct.zone if ct is not None else 0
         key = (addr & self.mask & ((1 << width) - 1), zone)
+        table = ev.conntrack
+        if table is not None:
+            count = conncount(table, ev, key, pkt)
+            if count is None:
+                ev.hotdrop = True           # no tuple: xt_connlimit hotdrops
+                return False
+            return (count > self.limit) != bool(self.flags & ConnlimitFlag.INVERT)
         counted = ev.state.limit.setdefault(("connlimit",) + ev.state_key, set())
         if key in counted:
             raise not_evaluable(
@@ -83,6 +91,53 @@ class Connlimit(Match):
         which = "upto" if self.flags & ConnlimitFlag.INVERT else "above"
         addr = "daddr" if self.flags & ConnlimitFlag.DADDR else "saddr"
         return f" --connlimit-{which} {self.limit} --connlimit-mask {bits} --connlimit-{addr}"
+
+
+
+_GC_MAX_NODES = 8                 # CONNCOUNT_GC_MAX_NODES
+_CLOSED = ("TIME_WAIT", "CLOSE")
+
+
+def conncount(table, ev, key, pkt) -> int | None:
+    """nf_conncount_count() -> __nf_conncount_add() for one rule's list under KEY: the
+    connection's original tuple (the packet's own when it has no entry) is added unless
+    the list holds it already; on the way, saved connections no longer in the conntrack
+    table, or closed (TCP TIME_WAIT or CLOSE), are dropped (at most 8 collected per
+    packet). Returns the count, or None when the packet has no tuple. One CPU is assumed:
+    a saved connection not found in the table is always evicted (the kernel keeps one
+    added by another CPU less than two jiffies ago, which may be still unconfirmed)."""
+    from ..conntrack import packet_tuple   # late: conntrack imports the engine
+    ct = ev.ct
+    if ct is not None and not ct.untracked and hasattr(ct, "orig_tuple"):
+        own = ct.orig_tuple
+        zone = ct.zone
+    else:
+        own = packet_tuple(pkt)
+        zone = 0
+        if own is None:
+            return None
+    lists = ev.state.limit.setdefault(("connlimit",) + ev.state_key, {})
+    saved = lists.get(key)
+    if saved is None:
+        lists[key] = [(own, zone)]
+        return 1
+    collect = 0
+    for item in list(saved):
+        if collect > _GC_MAX_NODES:
+            break
+        tuple_, tzone = item
+        found, _ = table.find(tuple_, tzone, ev.now)
+        if found is None:
+            saved.remove(item)
+            collect += 1
+            continue
+        if tuple_ == own and tzone == zone:
+            return len(saved)                 # seen before: not added again
+        if found.proto == 6 and found.tcp_state.name in _CLOSED:
+            saved.remove(item)
+            collect += 1
+    saved.append((own, zone))
+    return len(saved)
 
 
 O_UPTO, O_ABOVE, O_MASK, O_SADDR, O_DADDR = range(5)

@@ -153,3 +153,32 @@ COMMIT
     node = run_nfemu(rules, packets)
     assert kernel_counters(k[0].ruleset)[("filter", "FORWARD", 2)][0] == 2
     compare(k, node)
+
+
+def test_connlimit_counts_live_connections(kernel):
+    # three SYNs from one client (the third is over the limit and dropped, so it never
+    # gets confirmed), a RST closing the first, then a fourth SYN: nf_conncount forgets the
+    # unconfirmed one and the closed one, so the fourth passes
+    from tests.kernel.test_conntrack_vs_kernel import FlowNet, tcp
+    from nfemu.packet import TCP_RST
+    rules = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 2 --connlimit-mask 32 --connlimit-saddr -j DROP
+COMMIT
+"""
+    packets = [tcp(PEER, PEER2, 1001, 80, TCP_SYN, 100), tcp(PEER, PEER2, 1002, 80, TCP_SYN, 100),
+               tcp(PEER, PEER2, 1003, 80, TCP_SYN, 100), tcp(PEER, PEER2, 1001, 80, TCP_RST, 101),
+               tcp(PEER, PEER2, 1004, 80, TCP_SYN, 100), tcp(PEER, PEER2, 1005, 80, TCP_SYN, 100)]
+    node = Node(nfemu.loads(rules), host(), seed=1)
+    with FlowNet(forward=True) as net:
+        net.load(rules)
+        for i, d in enumerate(packets):
+            net.play(d, False)
+            node.send(Packet.from_bytes(d), iface="eth0", now=float(i))
+        saved = net.save()
+    kernel = kernel_counters(saved.ruleset)
+    assert kernel[("filter", "FORWARD", 0)][0] == 2       # the third and the sixth SYN
+    assert kernel_counters(nfemu.loads(node.counted_ruleset().save(counters=True),
+                                       counters=True)) == kernel
