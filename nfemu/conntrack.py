@@ -311,6 +311,12 @@ class ConntrackTable:
             return None, False
         return self._find(t, zone, now)
 
+    def find(self, t: CtTuple, zone: int = 0,
+             now: float | None = None) -> tuple[Entry | None, bool]:
+        """nf_conntrack_find_get() on a tuple: the confirmed, unexpired entry it belongs to
+        and whether it is that entry's reply tuple."""
+        return self._find(t, zone, now)
+
     def _find(self, t: CtTuple, zone: int, now: float | None) -> tuple[Entry | None, bool]:
         hit = self._hash.get((zone, t))
         if hit is None:
