@@ -13,7 +13,7 @@ definition; tests/eval/test_compile.py shows both agree on generated rulesets an
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .ext.statistic import Mode as StatisticMode, Statistic
@@ -214,15 +214,43 @@ def build_index(rules: list[Rule]) -> ChainIndex | None:
 
 # ---- chains, tables, the program -------------------------------------------------------
 
-@dataclass(eq=False)
 class CompiledChain:
-    name: str
-    policy: str | None
-    builtin: bool
-    declared: bool
-    rules: list = field(default_factory=list)
-    index: ChainIndex | None = None
-    every: range = range(0)            # all positions, for a chain without an index
+    """A chain of compiled rules. Its rules (``rules``, ``every``, ``index``) are compiled
+    the first time the walk asks for one of them: a packet enters a handful of the tens of
+    thousands of chains of a kube-proxy node, so compiling every chain up front (seconds for
+    10,000 services) is mostly wasted."""
+
+    def __init__(self, name: str, policy: str | None, builtin: bool, declared: bool,
+                 source: tuple = (), table: str = "", use_index: bool = True,
+                 chains: dict | None = None):
+        self.name = name
+        self.policy = policy
+        self.builtin = builtin
+        self.declared = declared
+        self._source = source           # the chain's IR rules, until compiled
+        self._table = table
+        self._use_index = use_index
+        self._chains = chains           # the table's chains by name (jump targets)
+
+    def __getattr__(self, attr):
+        # called only for attributes not set yet: rules, every and index before compiling
+        if attr in ("rules", "every", "index"):
+            self._compile()
+            return self.__dict__[attr]
+        raise AttributeError(attr)
+
+    def _compile(self) -> None:
+        source = self._source
+        rules = [CompiledRule(r, i, self._table) for i, r in enumerate(source)]
+        chains = self._chains
+        for rule in rules:
+            if rule.kind == T_JUMP or rule.kind == T_GOTO:
+                rule.jump = chains[rule.rule.target.chain]
+        self.index = (build_index(list(source))
+                      if self._use_index and len(source) >= INDEX_MIN_KEYED else None)
+        self.every = range(len(rules))
+        self.rules = rules
+        self._source = self._chains = None
 
 
 @dataclass(eq=False)
@@ -244,16 +272,10 @@ class Program:
 
 
 def compile_table(table: Table, index: bool = True) -> CompiledTable:
-    chains = {}
+    """The table's chains, each compiled when first entered (CompiledChain)."""
+    chains: dict = {}
     for chain in table.chains:
-        compiled = CompiledChain(chain.name, chain.policy, chain.builtin, chain.declared)
-        compiled.rules = [CompiledRule(r, i, table.name) for i, r in enumerate(chain.rules)]
-        compiled.every = range(len(compiled.rules))
-        if index and len(chain.rules) >= INDEX_MIN_KEYED:
-            compiled.index = build_index(list(chain.rules))
-        chains[chain.name] = compiled
-    for compiled in chains.values():
-        for rule in compiled.rules:
-            if rule.kind == T_JUMP or rule.kind == T_GOTO:
-                rule.jump = chains[rule.rule.target.chain]
+        chains[chain.name] = CompiledChain(chain.name, chain.policy, chain.builtin,
+                                           chain.declared, chain.rules, table.name, index,
+                                           chains)
     return CompiledTable(table.name, chains)

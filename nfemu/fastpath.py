@@ -19,6 +19,11 @@ from .ext import MATCHES, TARGETS
 from .ext.base import Given, RuleContext
 from .nftnative import merge_native
 from .ir import Address, Family, Goto, Jump, Rule, STANDARD_VERDICTS, Verdict
+from .loadcache import constructor
+
+# Rule(...) without the frozen dataclass's __init__ (one object.__setattr__ call per field):
+# the same object, built in a third of the time (170,000 rules in a kube-proxy dump)
+_new_rule = constructor(Rule)
 
 _CORE_NAMES = frozenset(name for name, _, _ in CORE_LONG)
 _NOWHERE = Location()
@@ -219,5 +224,5 @@ def fast_rule(words: list[str], table: str, family: Family, line: int, counters)
                     _JUMPS[key] = value
     except LocatedError:
         return None
-    return Rule(chain, src, src_inv, dst, dst_inv, in_iface, in_inv, out_iface, out_inv,
-                proto, proto_inv, None, matches, value, counters, family, line)
+    return _new_rule(chain, src, src_inv, dst, dst_inv, in_iface, in_inv, out_iface, out_inv,
+                     proto, proto_inv, None, matches, value, counters, family, line)

@@ -535,9 +535,25 @@ def _with_file(exc: LocatedError, file: str) -> LocatedError:
 
 def load(path, family: Family | None = None, counters: bool = False,
          objects=None) -> Ruleset:
-    """Read a file (``-`` for standard input) of iptables-save/iptables-restore text."""
-    text, name = read_text(path)
-    return loads(text, name, family, counters, objects=objects)
+    """Read a file (``-`` for standard input) of iptables-save/iptables-restore text, as
+    ``loads`` does. A file that loads without errors is kept in nfemu's load cache
+    (nfemu/loadcache.py; ``NFEMU_NO_CACHE=1`` turns it off), so reading the same bytes again
+    skips the parse."""
+    report = load_report_file(path, family, counters, objects)
+    if report.errors:
+        raise RulesetErrors(report.errors)
+    for w in report.warnings:
+        warnings.warn(w.format(), NfemuWarning, stacklevel=2)
+    return report.ruleset
+
+
+def load_report_file(path, family: Family | None = None, counters: bool = False,
+                     objects=None) -> LoadReport:
+    """``load_report`` of a file (``-`` for standard input), through nfemu's load cache
+    (nfemu/loadcache.py): the same ruleset, errors and warnings, the file named by ``path``
+    in messages."""
+    from .loadcache import read_report
+    return read_report(path, family, counters, objects)
 
 
 def read_text(path) -> tuple[str, str]:

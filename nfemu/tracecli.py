@@ -15,7 +15,7 @@ from .host import Host
 from .interp import NotEvaluable
 from .node import Node
 from .packetopts import packet_from_args
-from .parse import load_report, read_text
+from .parse import load_report_file
 from .validate import ALL_OBJECTS
 
 
@@ -39,8 +39,7 @@ def load_node_rules(path: str):
     """The node's dump read for trace and replay: warnings and errors printed on stderr as
     FILE:LINE:COL; the Ruleset, or None when a real load would reject it. A node's dump
     proves the nfacct objects and ipsets it names existed there (``ALL_OBJECTS``)."""
-    text, name = read_text(path)
-    report = load_report(text, name, objects=ALL_OBJECTS)
+    report = load_report_file(path, objects=ALL_OBJECTS)
     for w in report.warnings:
         print(w.format(), file=sys.stderr)
     for e in report.errors:

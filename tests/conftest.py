@@ -4,6 +4,10 @@ import shutil
 import pytest
 from hypothesis import HealthCheck, settings
 
+# the suite exercises the parser, and writes nothing to the user's cache directory
+# (tests/test_loadcache.py turns the cache on in its own directory)
+os.environ.setdefault("NFEMU_NO_CACHE", "1")
+
 settings.register_profile("default", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", deadline=None, derandomize=False,
