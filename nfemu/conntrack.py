@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .engine import CtView
-from .ext.conntrack import CtState, CtStatus
+from .ext.conntrack import CtState, CtStatus, ctstate
 from .packet import (
     ICMP,
     ICMP_ERRORS,
@@ -91,6 +91,12 @@ IPS_CONFIRMED = int(CtStatus.CONFIRMED)
 IPS_SRC_NAT = 1 << 4
 IPS_DST_NAT = 1 << 5
 IPS_NAT_CLASH = 1 << 12   # IPS_NAT_CLASH_BIT = IPS_UNTRACKED_BIT
+
+# the XT_CONNTRACK_STATE bits as plain ints, for the per-packet path (CtState arithmetic
+# goes through the enum machinery)
+_ST_SNAT, _ST_DNAT = int(CtState.SNAT), int(CtState.DNAT)
+_ST_ESTABLISHED = int(CtState.ESTABLISHED)
+_SEEN_ASSURED = IPS_SEEN_REPLY | IPS_ASSURED
 
 
 class TcpState(enum.IntEnum):
@@ -170,6 +176,13 @@ _F_MAXACK_SET = 0x20
 _L_SIMULTANEOUS_OPEN = 0x04     # last_flags: IP_CT_TCP_SIMULTANEOUS_OPEN
 
 
+#: TcpState by number (TcpState(n) without EnumType.__call__)
+_TCP_STATES = tuple(TcpState)
+_TCP_ESTABLISHED = TcpState.ESTABLISHED
+#: the flag bits tcp_error and get_conntrack_index look at (not PSH, ECE, CWR)
+_ACK_MASK = 0xFF & ~(TCP_ECE | TCP_CWR | TCP_PSH)
+
+
 class CtTuple(NamedTuple):
     """struct nf_conntrack_tuple (IPv4): protocol, addresses and the protocol part:
     ports for tcp/udp/sctp/dccp/udplite; for ICMP ``sport`` is the echo id
@@ -184,12 +197,17 @@ class CtTuple(NamedTuple):
     def inverted(self) -> CtTuple | None:
         """nf_ct_invert_tuple(); None when the kernel cannot invert it (an ICMP type
         without a reply type)."""
-        if self.proto == ICMP:
-            t, code = self.dport >> 8, self.dport & 0xFF
+        proto, src, dst, sport, dport = self
+        if proto == ICMP:
+            t, code = dport >> 8, dport & 0xFF
             if t not in _ICMP_INVERT:
                 return None
-            return CtTuple(ICMP, self.dst, self.src, self.sport, _ICMP_INVERT[t] << 8 | code)
-        return CtTuple(self.proto, self.dst, self.src, self.dport, self.sport)
+            return _new_tuple(CtTuple, (ICMP, dst, src, sport, _ICMP_INVERT[t] << 8 | code))
+        return _new_tuple(CtTuple, (proto, dst, src, dport, sport))
+
+
+#: CtTuple(...) without the Python-level __new__ NamedTuple generates (which does just this)
+_new_tuple = tuple.__new__
 
 
 def packet_tuple(pkt: Packet) -> CtTuple | None:
@@ -247,13 +265,13 @@ class Entry(CtView):
 
     @property
     def orig_tuple(self) -> CtTuple:
-        return CtTuple(self.proto, self.orig_src, self.orig_dst, self.orig_sport,
-                       self.orig_dport)
+        return _new_tuple(CtTuple, (self.proto, self.orig_src, self.orig_dst,
+                                    self.orig_sport, self.orig_dport))
 
     @property
     def repl_tuple(self) -> CtTuple:
-        return CtTuple(self.proto, self.repl_src, self.repl_dst, self.repl_sport,
-                       self.repl_dport)
+        return _new_tuple(CtTuple, (self.proto, self.repl_src, self.repl_dst,
+                                    self.repl_sport, self.repl_dport))
 
     def remaining(self, now: float) -> int:
         """nf_ct_expires() / HZ: whole seconds left (0 once expired)."""
@@ -276,6 +294,10 @@ def _tcp_index(flags: int) -> int:
     if flags & TCP_ACK:
         return _ACK
     return _NONE
+
+
+#: get_conntrack_index() of every flags byte (the function reads only the low 8 bits)
+_TCP_INDEX = tuple(_tcp_index(f) for f in range(256))
 
 
 def _tcp_end(pkt: Packet) -> int:
@@ -451,13 +473,35 @@ class ConntrackTable:
         :meth:`confirm`."""
         if pkt.family != 4 or pkt.frag:
             return None, CtState.INVALID
-        if pkt.proto == ICMP:
+        proto = pkt.proto
+        # the hash key of packet_tuple(pkt): a plain tuple hashes and compares like the
+        # CtTuple the table holds, and is cheaper to make
+        if proto in _PORT_PROTOS:
+            key = (zone, (proto, pkt.src, pkt.dst, pkt.sport, pkt.dport))
+        elif proto == ICMP:
             if pkt.icmp_type > _NR_ICMP_TYPES:
                 return None, CtState.INVALID
             if pkt.icmp_type in ICMP_ERRORS:
                 return self.related(pkt, zone, now)
+            key = (zone, (ICMP, pkt.src, pkt.dst, pkt.icmp_rest >> 16,
+                          pkt.icmp_type << 8 | pkt.icmp_code))
+        else:
+            key = (zone, (proto, pkt.src, pkt.dst, 0, 0))
+        table = self._hash
         for _ in range(2):
-            entry, reply = self.lookup(pkt, zone, now)
+            # lookup(): the confirmed entry, expired ones removed first
+            hit = table.get(key)
+            if hit is not None and now is not None and hit[0].deadline <= now:
+                self._remove(hit[0])
+                hit = None
+            if hit is not None:
+                entry, reply = hit
+                if entry.tcp_state is _TCP_ESTABLISHED:
+                    ctinfo = self._established_ack(entry, pkt, reply, now)
+                    if ctinfo is not None:
+                        return entry, ctinfo
+            else:
+                entry = None
             if entry is None:
                 entry = self.new(pkt, now, zone)
                 if entry is None:
@@ -497,17 +541,20 @@ class ConntrackTable:
         self._set_ctinfo(entry, CtState.RELATED, reply, now)
         return entry, CtState.RELATED
 
-    def _set_ctinfo(self, entry: Entry, ctinfo: CtState, reply: bool,
-                    now: float | None) -> None:
-        bits = ctinfo
-        if entry.status & IPS_SRC_NAT:
-            bits |= CtState.SNAT
-        if entry.status & IPS_DST_NAT:
-            bits |= CtState.DNAT
-        entry.state = bits
+    @staticmethod
+    def _set_ctinfo(entry: Entry, ctinfo: CtState, reply: bool, now: float | None) -> None:
+        """The packet's view of its entry: ``state`` (ctinfo's bit, with SNAT/DNAT from
+        the status; a CtState, computed in plain ints), ``reply``, and ``expires``."""
+        bits = int(ctinfo)
+        status = entry.status
+        if status & IPS_SRC_NAT:
+            bits |= _ST_SNAT
+        if status & IPS_DST_NAT:
+            bits |= _ST_DNAT
+        entry.state = ctstate(bits)
         entry.reply = reply
         if now is not None:
-            entry.expires = entry.remaining(now) if entry.confirmed else 0
+            entry.expires = max(0, math.floor(entry.deadline - now)) if entry.confirmed else 0
 
     def packet(self, entry: Entry, pkt: Packet, reply: bool, now: float):
         """The per-packet update (resolve_normal_ct's ctinfo, the protocol's packet
@@ -521,11 +568,12 @@ class ConntrackTable:
         else:
             ctinfo = CtState.NEW
         d = 1 if reply else 0
-        if entry.proto == TCP:
+        proto = entry.proto
+        if proto == TCP:
             verdict = self._tcp(entry, pkt, d, now)
-        elif entry.proto == UDP or entry.proto == 136:
+        elif proto == UDP or proto == 136:
             verdict = self._udp(entry, now)
-        elif entry.proto == ICMP:
+        elif proto == ICMP:
             verdict = self._icmp(entry, now)
         else:
             self._refresh(entry, now, GENERIC_TIMEOUT)
@@ -538,6 +586,42 @@ class ConntrackTable:
             entry.status |= IPS_SEEN_REPLY
         self._set_ctinfo(entry, ctinfo, reply, now)
         return ctinfo
+
+    @staticmethod
+    def _established_ack(entry: Entry, pkt: Packet, reply: bool, now: float):
+        """packet() for the commonest segment, or None when the segment is another kind:
+        a pure ACK (PSH, ECE, CWR allowed) of a confirmed, assured TCP connection in
+        ESTABLISHED that has seen a reply. For it the general path takes no branch but
+        these: ctinfo ESTABLISHED, tcp_conntracks[dir][ack][sES] = sES in both directions,
+        the window bookkeeping, the timeout (ESTABLISHED's, lowered as _tcp lowers it),
+        the entry's state bits; tests/test_fastpaths_packet.py compares the two."""
+        status = entry.status
+        if (status & _SEEN_ASSURED != _SEEN_ASSURED or not entry.confirmed
+                or pkt.tcp_flags & _ACK_MASK != TCP_ACK):
+            return None
+        d = 1 if reply else 0
+        ConntrackTable._tcp_window(entry, pkt, d, _ACK, _tcp_end(pkt))
+        entry.last_index, entry.last_dir = _ACK, d
+        timeout = TCP_TIMEOUTS.get(_ES, 0)
+        seen = entry.tcp_seen
+        if entry.retrans >= TCP_MAX_RETRANS and timeout > TCP_TIMEOUT_MAX_RETRANS:
+            timeout = TCP_TIMEOUT_MAX_RETRANS
+        elif ((seen[0].flags | seen[1].flags) & _F_DATA_UNACK
+              and timeout > TCP_TIMEOUT_UNACK):
+            timeout = TCP_TIMEOUT_UNACK
+        elif entry.last_win == 0 and timeout > TCP_TIMEOUT_MAX_RETRANS:
+            timeout = TCP_TIMEOUT_MAX_RETRANS
+        entry.timeout = timeout
+        entry.deadline = now + timeout
+        bits = _ST_ESTABLISHED
+        if status & IPS_SRC_NAT:
+            bits |= _ST_SNAT
+        if status & IPS_DST_NAT:
+            bits |= _ST_DNAT
+        entry.state = ctstate(bits)
+        entry.reply = reply
+        entry.expires = max(0, math.floor(entry.deadline - now))
+        return CtState.ESTABLISHED
 
     @staticmethod
     def _refresh(entry: Entry, now: float, timeout: int) -> None:
@@ -577,7 +661,7 @@ class ConntrackTable:
         flags = pkt.tcp_flags
         if (flags & ~(TCP_ECE | TCP_CWR | TCP_PSH)) & 0xFF not in _TCP_VALID_FLAGS:
             return False                                   # tcp_error: flag combination
-        index = _tcp_index(flags)
+        index = _TCP_INDEX[flags & 0xFF]
         end = _tcp_end(pkt)
         if not entry.confirmed and entry.tcp_state == TcpState.NONE:
             # tcp_new(): only what tcp_conntracks[0][index][sNO] allows starts an entry;
@@ -627,10 +711,10 @@ class ConntrackTable:
                     new = old       # keep the state to allow a challenge ACK
         self._tcp_window(entry, pkt, d, index, end)
         entry.last_index, entry.last_dir = index, d
-        entry.tcp_state = TcpState(new)
+        entry.tcp_state = _TCP_STATES[new]
         if old != new and new == _FW:
             entry.tcp_seen[d].flags |= _F_CLOSE_INIT
-        timeout = TCP_TIMEOUTS.get(TcpState(new), 0)
+        timeout = TCP_TIMEOUTS.get(new, 0)      # an int finds its TcpState key
         unacked = (entry.tcp_seen[0].flags | entry.tcp_seen[1].flags) & _F_DATA_UNACK
         if entry.retrans >= TCP_MAX_RETRANS and timeout > TCP_TIMEOUT_MAX_RETRANS:
             timeout = TCP_TIMEOUT_MAX_RETRANS

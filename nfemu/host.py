@@ -253,11 +253,20 @@ class RouteResult:
         return self.gateway
 
 
+#: route_lookup answers kept per Host (cleared when full)
 _FIB_CACHE_MAX = 1 << 16
 
 
 def _fail(type_: RouteType, error: str, reason: str, route: Route | None = None) -> RouteResult:
     return RouteResult(type=type_, error=error, reason=reason, route=route)
+
+
+def _prepare(routes: Iterable[Route]) -> tuple[tuple, ...]:
+    """A table's routes, in lookup order, as (mask, prefix, errno or None, device, route)
+    for Host._table_lookup: ``dst & mask == prefix`` is Route.contains (IPv4 routes only
+    reach the FIB)."""
+    return tuple((_mask(r.prefixlen, 32 if r.family == "inet" else 128), r.dst,
+                  _TYPE_ERROR.get(r.type), r.dev, r) for r in routes)
 
 
 @dataclass(frozen=True)
@@ -275,7 +284,8 @@ class Host:
     route_localnet: bool = False
     _by_name: dict = field(default=None, init=False, repr=False, compare=False)  # type: ignore
     _fib: tuple = field(default=None, init=False, repr=False, compare=False)     # type: ignore
-    # derived once (a Host never changes): the interface addresses, and fib lookups done
+    # derived once (a Host never changes: frozen, and every part of it frozen too): the
+    # interface addresses, and the answers of route_lookup already given
     _ifaddrs: frozenset = field(default=None, init=False, repr=False, compare=False)  # type: ignore
     _fib_cache: dict = field(default=None, init=False, repr=False, compare=False)    # type: ignore
 
@@ -303,8 +313,11 @@ class Host:
         has_default = any(r.table == "default" for r in self.routes)
         object.__setattr__(self, "_ifaddrs", frozenset(a.addr for _, a in self._iface_addrs()))
         object.__setattr__(self, "_fib_cache", {})
-        object.__setattr__(self, "_fib", (tuple(merged), tuple(default) if has_default else None,
-                                          tuple(local)))
+        # each table as prepared aliases for _table_lookup: (mask, prefix, errno of the
+        # route's type, device, route)
+        object.__setattr__(self, "_fib", (_prepare(merged),
+                                          _prepare(default) if has_default else None,
+                                          _prepare(local)))
 
     # ------------------------------------------------------------------ access
     def interface(self, name: str) -> Interface:
@@ -326,18 +339,18 @@ class Host:
 
     # ------------------------------------------------------------------ FIB
     @staticmethod
-    def _table_lookup(routes: Sequence[Route], dst: int, oif: str | None,
+    def _table_lookup(routes: Sequence[tuple], dst: int, oif: str | None,
                       ) -> tuple[str | None, Route | None]:
         """fib_table_lookup(): longest prefix first; within a prefix the first alias in order
         whose nexthop is usable (and on ``oif`` when given); a route of an error type answers
-        at once with its errno; nothing -> EAGAIN."""
-        for r in routes:
-            if not r.contains(dst):
+        at once with its errno; nothing -> EAGAIN. ``routes``: a table as :func:`_prepare`
+        gives it (``Route.contains`` with the mask computed once)."""
+        for mask, prefix, err, dev, r in routes:
+            if dst & mask != prefix:
                 continue
-            err = _TYPE_ERROR.get(r.type)
             if err:
                 return err, r
-            if oif is not None and r.dev != oif:
+            if oif is not None and dev != oif:
                 continue
             return None, r
         return "EAGAIN", None
@@ -394,11 +407,23 @@ class Host:
         With ``iif`` (a packet arriving on that device) it mirrors ip_route_input_slow()
         (``ip route get DST from SRC iif DEV``): LOCAL means local delivery (dev "lo"),
         UNICAST means forwarding out of ``dev``. Lookups go through fib_lookup() with the
-        default rules; ``mark`` is accepted for the day rules are modelled and ignored now."""
-        del mark
+        default rules; ``mark`` is accepted for the day rules are modelled and ignored now.
+
+        A Host never changes, so each answer is kept (keyed by all five arguments) and
+        given again for the same question."""
+        key = (dst, src, mark, iif, oif)
+        cache = self._fib_cache
+        result = cache.get(key)
+        if result is not None:
+            return result
         if iif is not None:
-            return self._route_input(dst, src, iif)
-        return self._route_output(dst, src, oif)
+            result = self._route_input(dst, src, iif)
+        else:
+            result = self._route_output(dst, src, oif)
+        if len(cache) >= _FIB_CACHE_MAX:
+            cache.clear()
+        cache[key] = result
+        return result
 
     def _route_output(self, dst: int, src: int, oif: str | None) -> RouteResult:
         if oif is not None and oif not in self._by_name:

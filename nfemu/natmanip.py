@@ -25,6 +25,11 @@ def _statusbit(manip: str, reply: bool) -> int:
     return bit ^ _NAT_MASK if reply else bit
 
 
+#: _statusbit() by (manip is MANIP_SRC, reply)
+_STATUSBIT = {(src, reply): _statusbit(MANIP_SRC if src else "dst", reply)
+              for src in (False, True) for reply in (False, True)}
+
+
 def manip_packet(pkt: Packet, target: CtTuple, manip: str) -> Packet:
     """nf_nat_ipv4_manip_pkt(): set the manip's side of PKT from TARGET (address, and the
     port or ICMP echo id when the packet has a transport header)."""
@@ -52,13 +57,29 @@ def nat_packet(pkt: Packet, ct: Entry, manip: str) -> Packet:
     """nf_nat_packet(): rewrite PKT from the binding when the connection has this manip in
     the packet's direction: the target tuple is the inverse of the other direction's
     tuple (an original packet takes the reply tuple's view, a reply the original's)."""
-    if not ct.status & _statusbit(manip, ct.reply):
+    reply = ct.reply
+    if not ct.status & _STATUSBIT[manip == MANIP_SRC, bool(reply)]:
         return pkt
-    other = ct.orig_tuple if ct.reply else ct.repl_tuple
-    target = other.inverted()
-    if target is None:
-        return pkt
-    return manip_packet(pkt, target, manip)
+    proto = ct.proto
+    if proto == ICMP:
+        other = ct.orig_tuple if reply else ct.repl_tuple
+        target = other.inverted()
+        if target is None:
+            return pkt
+        return manip_packet(pkt, target, manip)
+    # the other direction's tuple inverted, without building it: manip_packet's target is
+    # (dst, src, dport, sport) of that tuple; only addresses and ports are read
+    if manip == MANIP_SRC:
+        addr, port = (ct.orig_dst, ct.orig_dport) if reply else (ct.repl_dst, ct.repl_dport)
+        changes = {} if pkt.src == addr else {"src": addr}
+        if not pkt.frag and pkt.proto == proto and proto in _PORTS and pkt.sport != port:
+            changes["sport"] = port
+    else:
+        addr, port = (ct.orig_src, ct.orig_sport) if reply else (ct.repl_src, ct.repl_sport)
+        changes = {} if pkt.dst == addr else {"dst": addr}
+        if not pkt.frag and pkt.proto == proto and proto in _PORTS and pkt.dport != port:
+            changes["dport"] = port
+    return pkt.replace(**changes) if changes else pkt
 
 
 def icmp_reply_translation(pkt: Packet, ct: Entry, manip: str) -> Packet:

@@ -138,7 +138,7 @@ class Node:
         scripts the kernel's draw instead (differential tests use it)."""
         if not isinstance(pkt, Packet):
             pkt = Packet.from_scapy(pkt)
-        if not local and iface is not None:
+        if not local and iface is not None and pkt.iif != iface:
             pkt = pkt.replace(iif=iface)
         # the raw table sees no entry yet (INVALID); CT there can make the template
         # untracked or give it a zone

@@ -378,9 +378,14 @@ class Packet:
         """Read an IPv4 or IPv6 datagram (starting at the IP header) as the kernel does:
         trimmed to the header's length; a shorter buffer is a capture cut short
         (``captured``). Raises :class:`PacketError` when there is no whole IP header."""
+        data = bytes(data)
+        if cls is Packet:
+            fast = _fast_ipv4(data, iif, oif, mark, in_mac, out_mac, pkttype)
+            if fast is not None:
+                return fast
         meta = dict(iif=iif, oif=oif, mark=mark, in_mac=in_mac, out_mac=out_mac,
                     pkttype=pkttype)
-        return cls(**_parse_ip(bytes(data)), **meta)
+        return cls(**_parse_ip(data), **meta)
 
     @classmethod
     def from_scapy(cls, pkt, iif: str | None = None, oif: str | None = None, mark: int = 0,
@@ -472,6 +477,91 @@ _PLAIN_FIELDS = frozenset({
     "tcp_flags", "tcp_reserved", "tcp_seq", "tcp_ack", "tcp_window", "tcp_urgptr",
     "icmp_type", "icmp_code", "icmp_rest", "sctp_vtag", "mark", "iif", "oif", "in_mac",
     "out_mac", "pkttype"})
+
+
+_IPV4_HEADER = struct.Struct("!xBHHHBBxxII")
+_TCP_HEADER = struct.Struct("!HHIIBBHxxH")
+_UDP_HEADER = struct.Struct("!HHHH")
+
+
+def _fast_ipv4(data: bytes, iif: str, oif: str, mark: int, in_mac, out_mac, pkttype):
+    """Packet.from_bytes for the usual datagram, or None for any other: IPv4 without
+    options, not a fragment, not cut short, carrying a whole TCP header or a UDP header
+    with a nonzero length and checksum. It fills the Packet's fields directly, with the
+    values _parse_ip, the dataclass __init__ and __post_init__ give such a datagram: the
+    same keys in the same order (the init fields, then ``tcp_option_kinds`` for TCP, which
+    __post_init__ sets; ``sctp_chunks`` stays the class default), as
+    tests/test_fastpaths_packet.py checks on random datagrams. The dataclass machinery
+    costs several times the parsing; copying a template of the fields and setting those
+    read from the datagram costs less than building the dict."""
+    if len(data) < 28 or data[0] != 0x45:
+        return None
+    tos, length, ip_id, frag_field, ttl, proto, src, dst = _IPV4_HEADER.unpack_from(data)
+    if frag_field & 0x3FFF or len(data) < length:       # MF or an offset; cut short
+        return None
+    if proto == TCP:
+        if length < 40:
+            return None
+        sport, dport, seq, ack, off, flags, win, urg = _TCP_HEADER.unpack_from(data, 20)
+        doff = (off >> 4) * 4
+        if doff < 20 or 20 + doff > length:
+            return None
+        opts = data[40:20 + doff]
+        fields = _TCP_FIELDS.copy()
+        fields["tcp_flags"] = flags
+        fields["tcp_reserved"] = off & 15
+        fields["tcp_seq"] = seq
+        fields["tcp_ack"] = ack
+        fields["tcp_window"] = win
+        fields["tcp_urgptr"] = urg
+        fields["tcp_options"] = opts
+        fields["payload"] = data[20 + doff:length]
+        if opts:
+            fields["tcp_option_kinds"] = _option_kinds(opts)
+    elif proto == UDP:
+        if length < 28:
+            return None
+        sport, dport, ulen, csum = _UDP_HEADER.unpack_from(data, 20)
+        if ulen == 0 or csum == 0:          # kept as read: the general path
+            return None
+        fields = _UDP_FIELDS.copy()
+        fields["udp_len"] = ulen
+        fields["payload"] = data[28:length]
+    else:
+        return None
+    fields["src"] = src
+    fields["dst"] = dst
+    fields["length"] = length
+    fields["ttl"] = ttl
+    fields["tos"] = tos
+    fields["ip_id"] = ip_id
+    fields["ip_flags"] = frag_field >> 13
+    fields["sport"] = sport
+    fields["dport"] = dport
+    fields["mark"] = mark
+    fields["iif"] = iif
+    fields["oif"] = oif
+    fields["in_mac"] = in_mac
+    fields["out_mac"] = out_mac
+    fields["pkttype"] = pkttype
+    pkt = object.__new__(Packet)
+    object.__setattr__(pkt, "__dict__", fields)
+    return pkt
+
+
+def _fast_template(proto: int) -> dict:
+    """The fields of a Packet of ``proto`` as the dataclass __init__ stores them, before
+    _fast_ipv4 sets those read from the datagram (and ``tcp_option_kinds`` last for TCP,
+    where __post_init__ puts it)."""
+    fields = {f.name: f.default for f in dataclasses.fields(Packet) if f.init}
+    fields["proto"] = proto
+    if proto == TCP:
+        fields["tcp_option_kinds"] = 0
+    return fields
+
+
+_TCP_FIELDS = _fast_template(TCP)
+_UDP_FIELDS = _fast_template(UDP)
 
 
 def _parse_ip(data: bytes) -> dict:

@@ -309,7 +309,7 @@ class Traversal:
         ct = self.ev.ct
         if not isinstance(ct, Entry):
             return False            # no entry, or untracked: NAT has nothing to do
-        if ct.state & CtState.RELATED and self.pkt.proto == ICMP:
+        if int(ct.state) & _RELATED and self.pkt.proto == ICMP:
             self.pkt = icmp_reply_translation(self.pkt, ct, NAT_MANIP[hook])
             return False
         if table is not None and not self.skip_nat and _nat_applies(self.ev, hook):
@@ -450,20 +450,23 @@ class Traversal:
 
 
 _NEW_OR_RELATED = int(CtState.NEW | CtState.RELATED)
+_UNTRACKED, _INVALID, _RELATED, _ESTABLISHED = (int(CtState.UNTRACKED), int(CtState.INVALID),
+                                                int(CtState.RELATED), int(CtState.ESTABLISHED))
 _CT_HOOKS = frozenset({"PREROUTING", "OUTPUT"})
 _CSUM_PROTOS = frozenset({TCP, UDP, ICMP})
 
 
 def ctinfo_name(ct) -> str:
-    """enum ip_conntrack_info's name for the packet's view of its entry."""
-    state = ct.state
-    if ct.untracked or state & CtState.UNTRACKED:
+    """enum ip_conntrack_info's name for the packet's view of its entry (the state bits
+    tested as plain ints: this runs for every packet of a stateful node)."""
+    state = int(ct.state)
+    if ct.untracked or state & _UNTRACKED:
         return "UNTRACKED"
-    if state & CtState.INVALID:
+    if state & _INVALID:
         return "INVALID"
-    if state & CtState.RELATED:
+    if state & _RELATED:
         return "RELATED_REPLY" if ct.reply else "RELATED"
-    if state & CtState.ESTABLISHED:
+    if state & _ESTABLISHED:
         return "ESTABLISHED_REPLY" if ct.reply else "ESTABLISHED"
     return "NEW"
 

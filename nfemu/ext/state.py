@@ -27,7 +27,7 @@ class State(Match):
         ``!`` (libxt_state stores ``!`` as the complemented mask: the same test). iptables-nft
         1.8.9 loads ``-m state`` as conntrack revision 3 (seen with nft --debug=netlink),
         whose --ctstate test gives the same answer for these five states."""
-        return bool(self.states & statebit(ev)) != self.invert
+        return bool(int(self.states) & int(statebit(ev))) != self.invert
 
     def save(self) -> str:
         return f"{' !' if self.invert else ''} --state {states_text(self.states)}"
