@@ -613,14 +613,7 @@ class ConntrackTable:
             timeout = TCP_TIMEOUT_MAX_RETRANS
         entry.timeout = timeout
         entry.deadline = now + timeout
-        bits = _ST_ESTABLISHED
-        if status & IPS_SRC_NAT:
-            bits |= _ST_SNAT
-        if status & IPS_DST_NAT:
-            bits |= _ST_DNAT
-        entry.state = ctstate(bits)
-        entry.reply = reply
-        entry.expires = max(0, math.floor(entry.deadline - now))
+        ConntrackTable._set_ctinfo(entry, CtState.ESTABLISHED, reply, now)
         return CtState.ESTABLISHED
 
     @staticmethod
