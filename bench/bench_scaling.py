@@ -52,7 +52,7 @@ import os
 import random
 import sys
 import time
-from typing import Dict, List
+from typing import Dict
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
