@@ -105,13 +105,8 @@ EXPECTED_CTINFO = {"syn": "NEW", "synack": "ESTABLISHED_REPLY", "ack": "ESTABLIS
 
 # ---- packets -------------------------------------------------------------------------------
 
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
+# the RFC 1071 sum nfemu itself uses for the datagrams it writes
+from nfemu.packet import _csum  # noqa: E402
 
 
 def tcp_datagram(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, flags: int,
