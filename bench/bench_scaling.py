@@ -141,7 +141,7 @@ def measure(a, log) -> Dict:
                 continue
             batch = bench_trace.make_batch("uniform", n, a.packets, rng)
             r = side.chunk(nodes[n], batch, a.endpoints, chunk_budget)
-            ser.add(r["n"], r["cpu_s"], r["wall_s"])
+            ser.add(r["n"], r["cpu_s"], r["wall_s"], r.get("gc_s"))
             ser.error = r["error"]
         log(f"  rep {rep + 1}/{a.repeat}  " + "  ".join(
             f"{n}: {series[n].us[-1]:.1f}" for n in a.sizes if series[n].us) + " us/packet")

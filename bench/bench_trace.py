@@ -64,6 +64,7 @@ sys.path.insert(0, BENCH_DIR)
 sys.path.insert(0, REPO_ROOT)
 
 import gen_kube_dump  # noqa: E402
+from nfemu.packet import _csum  # noqa: E402  (RFC 1071, the sum nfemu itself verifies)
 from bench_load import machine_info as _load_machine_info, prepare_dump  # noqa: E402
 
 NODE_IP = "10.0.0.2"
@@ -99,16 +100,6 @@ COMMIT
 # --------------------------------------------------------------------------
 # packets
 # --------------------------------------------------------------------------
-
-def _csum(data: bytes) -> int:
-    """RFC 1071 one's-complement sum."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
 
 def syn_bytes(src: str, dst: str, sport: int, dport: int = gen_kube_dump.SERVICE_PORT) -> bytes:
     """A 40-byte IPv4 TCP SYN (DF, TTL 64, window 64240, no options), checksums filled in:
@@ -354,6 +345,23 @@ def kernel_skip_reason(a) -> Optional[str]:
 # nfemu side
 # --------------------------------------------------------------------------
 
+class _GcClock:
+    """A ``gc.callbacks`` entry that adds up the wall time of the cyclic collector's runs:
+    how much of a chunk went to collections rather than to nfemu's own work (chains that
+    nfemu compiles on first use are new objects, which later full collections traverse)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self._start = None
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self._start = None
+
+
 class NfemuSide:
     """nfemu through its public API only (nfemu.load, Node, Host, Packet)."""
 
@@ -394,17 +402,22 @@ class NfemuSide:
         finals, sample = [], []
         append, trace = finals.append, node.trace
         deadline = time.perf_counter() + budget
+        gc_clock = _GcClock()
+        gc.callbacks.append(gc_clock)
         w0 = time.perf_counter()
         c0 = time.thread_time()
-        for k, pkt in enumerate(pkts):
-            j = trace(pkt, local=True)
-            append(j.packet)
-            if k & 7 == 7:
-                sample.append((k, j))
-                if time.perf_counter() > deadline:
-                    break
-        c1 = time.thread_time()
-        w1 = time.perf_counter()
+        try:
+            for k, pkt in enumerate(pkts):
+                j = trace(pkt, local=True)
+                append(j.packet)
+                if k & 7 == 7:
+                    sample.append((k, j))
+                    if time.perf_counter() > deadline:
+                        break
+        finally:
+            c1 = time.thread_time()
+            w1 = time.perf_counter()
+            gc.callbacks.remove(gc_clock)
         del j
         bad = None
         for (i, _), p in zip(batch, finals):
@@ -418,7 +431,8 @@ class NfemuSide:
             if bad is None and (j.where != "out" or j.out_iface != "eth0"):
                 bad = (f"service {batch[k][0]}: verdict {j.verdict} where {j.where!r} out "
                        f"{j.out_iface!r}, not sent out eth0")
-        return {"n": len(finals), "cpu_s": c1 - c0, "wall_s": w1 - w0, "error": bad}
+        return {"n": len(finals), "cpu_s": c1 - c0, "wall_s": w1 - w0,
+                "gc_s": gc_clock.seconds, "error": bad}
 
     def outcomes(self, node, endpoints: int) -> Dict:
         """Node.outcomes for one SYN to service 0, timed; checks that there is one outcome
@@ -447,12 +461,15 @@ class Series:
     def __init__(self):
         self.us: List[float] = []
         self.wall_us: List[float] = []
+        self.gc_us: List[float] = []
         self.packets = 0
         self.error: Optional[str] = None
 
-    def add(self, n: int, cpu_s: float, wall_s: float) -> float:
+    def add(self, n: int, cpu_s: float, wall_s: float, gc_s: float | None = None) -> float:
         self.us.append(cpu_s / n * 1e6)
         self.wall_us.append(wall_s / n * 1e6)
+        if gc_s is not None:
+            self.gc_us.append(gc_s / n * 1e6)
         self.packets += n
         return self.us[-1]
 
@@ -463,6 +480,7 @@ class Series:
         return {"us": self.median(), "us_min": min(self.us, default=None),
                 "us_max": max(self.us, default=None),
                 "wall_us": statistics.median(self.wall_us) if self.wall_us else None,
+                "gc_us": statistics.median(self.gc_us) if self.gc_us else None,
                 "packets": self.packets, "samples_us": self.us, "error": self.error}
 
 
@@ -527,7 +545,7 @@ def run(a, paths: Dict, batches: Dict[str, List[List[Tuple[int, int]]]], kb: Opt
                     if ser.error:
                         continue
                     r = side.chunk(nodes[a.services], batch, a.endpoints, chunk_budget)
-                    per[unit] = ser.add(r["n"], r["cpu_s"], r["wall_s"])
+                    per[unit] = ser.add(r["n"], r["cpu_s"], r["wall_s"], r.get("gc_s"))
                     ser.error = r["error"]
                     continue
                 kb.flush(unit)
@@ -556,7 +574,7 @@ def run(a, paths: Dict, batches: Dict[str, List[List[Tuple[int, int]]]], kb: Opt
                 continue
             batch = make_batch("uniform", s, a.packets, srng)
             r = side.chunk(nodes[s], batch, a.scale_eps[s], chunk_budget)
-            ser.add(r["n"], r["cpu_s"], r["wall_s"])
+            ser.add(r["n"], r["cpu_s"], r["wall_s"], r.get("gc_s"))
             ser.error = r["error"]
         if sizes:
             log(f"  rep {rep + 1}/{a.repeat} scaling  " + "  ".join(
@@ -706,6 +724,11 @@ def print_report(a, meta, kern, kern_skip, nf, nf_err, summ) -> None:
                   f"{_f(r['us_max'])}] over {r['packets']} packets, {_f(ratio, '.2f', 'x')} "
                   f"of 100; load {nf['load_seconds'][n]:.1f} s, first trace "
                   f"{nf['first_trace_us'][n]:.0f} us" + (" WRONG" if r["error"] else ""))
+    if nf:
+        gcs = [f"{c} {nf['cases'][c]['gc_us']:.1f} us" for c in ("first", "last", "uniform")
+               if nf["cases"].get(c, {}).get("gc_us") is not None]
+        if gcs:
+            print("of nfemu's time per packet, cyclic-GC collections (median): " + ", ".join(gcs))
     if nf and "full_collection_seconds" in nf:
         print(f"\none full cyclic-GC collection with these rulesets loaded: "
               f"{nf['full_collection_seconds']:.2f} s; " + (

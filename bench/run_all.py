@@ -453,6 +453,7 @@ def rows_trace(d: Dict, notes: List[str], label: str = "") -> List[Dict]:
         notes.append(f"trace: nfemu part not measured: {d.get('nfemu_skipped') or 'no figures'}")
     for case in ("uniform", "first", "last"):
         nu = num(dig(nf, "cases", case, "us"))
+        gc_us = num(dig(nf, "cases", case, "gc_us"))
         net = num(dig(kern, "cases", case, "net", "us"))
         whole = num(dig(kern, "cases", case, "rules", "us"))
         ratio = nu / net if nu is not None and net else None
@@ -460,7 +461,8 @@ def rows_trace(d: Dict, notes: List[str], label: str = "") -> List[Dict]:
         out.append(row(
             "trace", f"new connection, {case} service ({services:,} services)"
             if isinstance(services, int) else f"new connection, {case} service",
-            nu, _us(nu), net,
+            nu, _us(nu) + (f" (GC {_us(gc_us)})" if gc_us is not None and nu is not None else ""),
+            net,
             f"kernel net {_us(net)}" + (f" (sendto {whole:.1f})" if whole else ""),
             ratio, "<= 0.25x the kernel" if target else None,
             (ratio, TARGETS["uniform_vs_kernel"], "<=") if target else None,
