@@ -86,7 +86,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the conntrack table at the end, as conntrack -L prints it")
     out.add_argument("--no-progress", action="store_true",
                      help="no progress bar (shown on a terminal for large captures)")
+    for module in _COMMAND_MODULES:
+        _add_command_module(sub, module)
     return p
+
+
+# Commands that live in their own module: each exposes ``add_parser(sub, node_arguments)``,
+# which adds its sub-parser(s) and sets ``run`` (a function of the parsed arguments that
+# returns the exit code) with ``set_defaults``.
+_COMMAND_MODULES = ("nfemu.verifycli", "nfemu.kube.cli")
+
+
+def _add_command_module(sub, module: str) -> None:
+    import importlib
+    import importlib.util
+    try:
+        if importlib.util.find_spec(module) is None:
+            return
+    except ModuleNotFoundError:     # its package is not there (yet)
+        return
+    importlib.import_module(module).add_parser(sub, _node_arguments)
 
 
 def _node_arguments(sp) -> None:
@@ -191,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from .replaycli import cmd_replay
             return cmd_replay(args)
+        if getattr(args, "run", None) is not None:
+            return args.run(args)
         return cmd_check(args)
     except FileNotFoundError as exc:
         print(f"nfemu: error: {exc.filename}: no such file", file=sys.stderr)
