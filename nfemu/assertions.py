@@ -352,44 +352,13 @@ def _share(p) -> str:
     return f"{p} ({float(p):.10g})"
 
 
-def _rule_line(node, step) -> str:
-    from .tracecli import _rule_text
-    try:
-        return _rule_text(node, step)
-    except (KeyError, IndexError, AttributeError):   # a step that names nothing saved
-        return f"-j {step.target}"
-
-
 def format_journey(node, journey, indent: str = "  ") -> str:
-    """One outcome as text, in ``nfemu trace``'s layout: each hook and table, the rules
-    and policies hit (as iptables-save prints them), the events a target made under it,
-    the verdict, where the packet ended and the final packet."""
-    from .tracecli import _where
-
-    lines = []
-    last = None
-    events = list(journey.events)
-    for step in journey.steps:
-        if (step.hook, step.table) != last:
-            lines.append(f"{indent}{step.hook} {step.table}")
-            last = (step.hook, step.table)
-        place = "policy" if step.rule is None else f"rule {step.rule}"
-        lines.append(f"{indent}  {step.chain} {place}: {_rule_line(node, step)}")
-        while events and (events[0].hook, events[0].table, events[0].chain,
-                          events[0].rule) == (step.hook, step.table, step.chain, step.rule):
-            lines.append(f"{indent}    => {_event_text(events.pop(0))}")
-    for event in events:
-        lines.append(f"{indent}  => {_event_text(event)} at {event.table} {event.chain} "
-                     f"rule {event.rule}")
-    final = journey.packet.describe() if journey.packet is not None else "-"
-    note = f" ({journey.note})" if journey.note else ""
-    lines.append(f"{indent}verdict {journey.verdict.value}: {_where(journey)}{note}; "
-                 f"packet {final}")
-    return "\n".join(lines)
-
-
-def _event_text(event) -> str:
-    return f"{event.kind} " + ", ".join(f"{k}={v}" for k, v in event.detail.items())
+    """One outcome as text, in ``nfemu trace``'s layout (nfemu/tracecli.py
+    :func:`~nfemu.tracecli.journey_lines`): each hook and table, the rules and policies hit
+    (as iptables-save prints them), the events a target made under it, the verdict, where
+    the packet ended and the final packet."""
+    from .tracecli import journey_lines
+    return "\n".join(journey_lines(node, journey, indent))
 
 
 def _outcome_block(node, outcome, index: int, total: int, reason: str = "") -> str:

@@ -80,28 +80,39 @@ def cmd_trace(args) -> int:
     for probability, journey in outcomes:
         if probability is not None:
             print(f"\n== probability {probability} ({float(probability):.6f})")
-        last = None
-        events = list(journey.events)
-        for step in journey.steps:
-            head = (step.hook, step.table)
-            if head != last:
-                print(f"{step.hook} {step.table}")
-                last = head
-            where = f"rule {step.rule}" if step.rule is not None else "policy"
-            print(f"  {step.chain} {where}: {_rule_text(node, step)}")
-            # what the rule's target did, right under it
-            while events and (events[0].hook, events[0].table, events[0].chain,
-                              events[0].rule) == (step.hook, step.table, step.chain, step.rule):
-                event = events.pop(0)
-                print(f"    => {event.kind} " + ", ".join(f"{k}={v}" for k, v in
-                                                      event.detail.items()))
-        for event in events:
-            print(f"  => {event.kind} at {event.table} {event.chain} rule {event.rule}: "
-                  + ", ".join(f"{k}={v}" for k, v in event.detail.items()))
-        final = journey.packet.describe() if journey.packet is not None else "-"
-        note = f" ({journey.note})" if journey.note else ""
-        print(f"verdict {journey.verdict.value}: {_where(journey)}{note}; packet {final}")
+        print("\n".join(journey_lines(node, journey)))
     return 0
+
+
+def journey_lines(node: Node, journey, indent: str = "") -> list[str]:
+    """One outcome as ``nfemu trace`` prints it: each hook and table, the rules and policies
+    hit (as iptables-save prints them), the events a target made right under its rule, the
+    verdict, where the packet ended and the final packet. (Also the traces in the failure
+    messages of nfemu/assertions.py.)"""
+    lines = []
+    last = None
+    events = list(journey.events)
+    for step in journey.steps:
+        head = (step.hook, step.table)
+        if head != last:
+            lines.append(f"{indent}{step.hook} {step.table}")
+            last = head
+        where = f"rule {step.rule}" if step.rule is not None else "policy"
+        lines.append(f"{indent}  {step.chain} {where}: {_rule_text(node, step)}")
+        # what the rule's target did, right under it
+        while events and (events[0].hook, events[0].table, events[0].chain,
+                          events[0].rule) == (step.hook, step.table, step.chain, step.rule):
+            event = events.pop(0)
+            lines.append(f"{indent}    => {event.kind} " + ", ".join(
+                f"{k}={v}" for k, v in event.detail.items()))
+    for event in events:
+        lines.append(f"{indent}  => {event.kind} at {event.table} {event.chain} rule "
+                     f"{event.rule}: " + ", ".join(f"{k}={v}" for k, v in event.detail.items()))
+    final = journey.packet.describe() if journey.packet is not None else "-"
+    note = f" ({journey.note})" if journey.note else ""
+    lines.append(f"{indent}verdict {journey.verdict.value}: {_where(journey)}{note}; "
+                 f"packet {final}")
+    return lines
 
 
 def _where(journey) -> str:
