@@ -18,12 +18,14 @@ if _os.environ.get("NFEMU_PURE_PYTHON") == "1":
     _install_pure_python()
 
 from . import errors
-from .ir import Chain, Counters, Family, Rule, Ruleset, Table
-from .parse import load, loads
-from .host import Host
-from .packet import Packet
-from .node import Node, Outcome
-from .pipeline import Trace
+
+# The public names are imported when first used (PEP 562): nfemu's pytest plugin makes
+# pytest import this package at the start of every run, which should not cost the parser,
+# the extensions and the engine (about 0.2 s) when no test uses them.
+_LAZY = {"load": "parse", "loads": "parse",
+         "Ruleset": "ir", "Table": "ir", "Chain": "ir", "Rule": "ir", "Counters": "ir",
+         "Family": "ir", "Node": "node", "Outcome": "node", "Host": "host",
+         "Packet": "packet", "Trace": "pipeline"}
 
 __all__ = ["load", "loads", "errors", "Ruleset", "Table", "Chain", "Rule", "Counters", "Family",
            "Node", "Host", "Packet", "Trace", "Outcome"]
@@ -35,3 +37,17 @@ def compiled() -> bool:
     from the same sources; see setup.py), False when their pure-Python twins run."""
     from . import walk
     return not walk.__file__.endswith(".py")
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
