@@ -1,5 +1,6 @@
 """The command line: ``nfemu fmt``, ``nfemu check``, ``nfemu trace`` (nfemu/tracecli.py),
-``nfemu replay`` (nfemu/replaycli.py).
+``nfemu replay`` (nfemu/replaycli.py), ``nfemu verify`` (nfemu/verifycli.py) and ``nfemu kube
+render|trace`` (nfemu/kube/cli.py).
 
 Exit codes: 0 success, 1 the input is rejected, 2 usage errors. Errors about the input are
 printed as ``FILE:LINE:COL: error: message``; never a traceback."""
