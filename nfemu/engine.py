@@ -14,11 +14,12 @@ import enum
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .ext.conntrack import CtState
 from .host import Host
-from .packet import Packet
+if TYPE_CHECKING:     # (an annotation only: importing it here would make nfemu.packet,
+    from .packet import Packet   # which loads the extensions, a circular import)
 
 
 class Verdict(enum.Enum):
