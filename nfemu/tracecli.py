@@ -75,8 +75,10 @@ def cmd_trace(args) -> int:
         return 0
     if not args.all:
         print(f"# seed {node.seed} (random choices are sampled; --all gives every outcome)")
-    print(f"packet: {pkt.describe()}" + (f" arriving on {ctx.arrives_on}" if ctx.arrives_on
-                                          else " generated locally"))
+    print(f"packet: {pkt.describe()}" + (
+        f" arriving on {ctx.arrives_on}" if ctx.arrives_on else
+        " generated locally" + (" (source 0.0.0.0: routing chooses it)"
+                                if ctx.local and not pkt.src else "")))
     for probability, journey in outcomes:
         if probability is not None:
             print(f"\n== probability {probability} ({float(probability):.6f})")
