@@ -85,3 +85,53 @@ def test_operator_guide_says_what_the_commands_show():
     assert "NEW 4" in out and "ESTABLISHED_REPLY 12" in out and "INVALID 1" in out
     assert "filter KUBE-FORWARD 1" in out
     assert re.search(r"NAT destinations \(new connections\): 10\.244\.", out)
+
+
+# ---- the rule authors' guide ---------------------------------------------------------------
+
+def run_pytest_on(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """pytest on one test file holding ``code``, run from the repository root (the guide's
+    paths are relative to it), with nfemu's plugin and nothing of this suite's set-up."""
+    test = tmp_path / "test_generated_rules.py"
+    test.write_text(code)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "nfemu.pytest_plugin", "-p",
+         "no:cacheprovider", "-W", "ignore", "--rootdir", str(tmp_path), str(test)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)
+
+
+def test_rule_authors_guide_example_passes(tmp_path):
+    (code,) = blocks("rule-authors.md", "python")
+    r = run_pytest_on(code, tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"\b4 passed\b", r.stdout), r.stdout
+
+
+def test_rule_authors_guide_failure_shows_the_trace(tmp_path):
+    # "Change the expected shares of the first test to Fraction(1, 3) and Fraction(2, 3)"
+    (code,) = blocks("rule-authors.md", "python")
+    wrong = code.replace('{"10.244.1.1:8443": Fraction(1, 2),', '{"10.244.1.1:8443": Fraction(1, 3),')
+    wrong = wrong.replace('"10.244.2.1:8443": Fraction(1, 2)}', '"10.244.2.1:8443": Fraction(2, 3)}')
+    assert wrong.count("Fraction(1, 3)") == 1 and wrong.count("Fraction(2, 3)") == 1
+    r = run_pytest_on(wrong, tmp_path)
+    assert r.returncode == 1
+    out = r.stdout
+    assert re.search(r"\b1 failed, 3 passed\b", out), out
+    assert "10.244.1.1:8443" in out and "1/2" in out and "1/3" in out
+    for seen in ("PREROUTING nat", "KUBE-SERVICES rule", "--probability 0.50000000000",
+                 "-j DNAT --to-destination 10.244.1.1:8443", "verdict ACCEPT"):
+        assert seen in out, seen
+
+
+# ---- the README's kube trace example -------------------------------------------------------
+
+def test_readme_kube_trace_example_says_why_it_is_rejected():
+    text = (ROOT / "README.md").read_text()
+    line = next(x.strip() for x in text.splitlines()
+                if x.strip().startswith(".venv/bin/nfemu kube trace "))
+    r = run_nfemu(line.replace(".venv/bin/nfemu", "nfemu", 1))
+    assert r.returncode == 0, r.stderr
+    assert "has no endpoints" in r.stdout
+    assert "matches no pod" in r.stdout
+    assert "rejected in filter KUBE-EXTERNAL-SERVICES" in r.stdout
