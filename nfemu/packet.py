@@ -66,6 +66,11 @@ def tcp_flags_text(flags: int) -> str:
     return text or "none"
 
 
+# the fields Packet.describe() shows (its repr adds the others that are not at their default)
+_SHOWN_BY_DESCRIBE = frozenset(("family", "src", "dst", "proto", "sport", "dport", "tcp_flags",
+                                "frag", "mark", "icmp_type", "icmp_code", "inner", "length"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Packet:
     """One IPv4 or IPv6 packet at a hook, with the skb metadata the matches read.
@@ -433,6 +438,25 @@ class Packet:
         return pkt
 
     # ---- text ----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """``Packet(tcp 10.244.1.5:40000 -> 10.96.0.10:53 [S]; ttl=1, iif='cni0')``: the
+        :meth:`describe` line, then every other field that is not at its default (what a
+        failing hypothesis example prints, instead of forty fields with int addresses)."""
+        extra = []
+        for f in dataclasses.fields(self):
+            name = f.name
+            if name in _SHOWN_BY_DESCRIBE or not f.init:
+                continue
+            value = getattr(self, name)
+            if value == f.default:
+                continue
+            if name == "icmp_rest" and self.proto in (ICMP, ICMPV6) and self.inner is None \
+                    and self.icmp_type in ((0, 8) if self.proto == ICMP else (128, 129)):
+                continue                    # the echo id and sequence: described
+            text = repr(value)
+            extra.append(f"{name}={text if len(text) <= 40 else text[:37] + '...'}")
+        return f"Packet({self.describe()}" + ("; " + ", ".join(extra) if extra else "") + ")"
 
     def describe(self) -> str:
         """A short line like ``tcp 10.244.1.5:40000 -> 10.96.0.10:53 [S]``."""
