@@ -46,6 +46,17 @@ class Outcome:
     journey: Journey
 
 
+def ctstate_from_text(text: str) -> CtState:
+    """``"ESTABLISHED"``, ``"new"``, ``"ESTABLISHED,DNAT"``...: the state as ``--ctstate``
+    reads it (nfemu/packetopts.py), for the API's ``ctstate=`` arguments."""
+    from .errors import LocatedError
+    from .packetopts import _ctstate
+    try:
+        return _ctstate(text)
+    except LocatedError as exc:
+        raise ValueError(f"ctstate: {exc.message}") from None
+
+
 class Node:
     """Owns its ruleset, host and state; two nodes never share anything.
 
@@ -77,6 +88,10 @@ class Node:
                    now: float = 0.0) -> Traversal:
         if not isinstance(pkt, Packet):
             pkt = Packet.from_scapy(pkt)
+        if ctstate is None:
+            ctstate = CtState.NEW
+        elif isinstance(ctstate, str):
+            ctstate = ctstate_from_text(ctstate)
         ct = new_conntrack(pkt, ctstate)
         ev = EvalContext(self.host, state, ct=ct, chooser=chooser, local=local, now=now)
         if not local and iface is not None:
@@ -115,7 +130,8 @@ class Node:
               ctstate: CtState = CtState.NEW, now: float = 0.0) -> Journey:
         """One packet (a :class:`Packet` or a scapy IP packet) through the node, random
         decisions sampled from the node's seeded generator; counters and stateful-extension
-        state are kept. Returns the :class:`~nfemu.pipeline.Trace` (verdict, path, final
+        state are kept. ``ctstate``: the single-packet conntrack state, a CtState or its
+        text (``"ESTABLISHED"``, as ``--ctstate``). Returns the :class:`~nfemu.pipeline.Trace` (verdict, path, final
         packet; ``.scapy()`` gives it as scapy). ``now`` is the packet's time in seconds
         since the epoch (what -m time, limit, hashlimit and recent see; 0 when unknown)."""
         return self._traversal(pkt, iface, local, ctstate, sampler(self.rng), self.state,

@@ -89,10 +89,11 @@ def test_operator_guide_says_what_the_commands_show():
 
 # ---- the rule authors' guide ---------------------------------------------------------------
 
-def run_pytest_on(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def run_pytest_on(code: str, tmp_path: Path, name: str = "test_generated_rules.py"
+                  ) -> subprocess.CompletedProcess:
     """pytest on one test file holding ``code``, run from the repository root (the guide's
     paths are relative to it), with nfemu's plugin and nothing of this suite's set-up."""
-    test = tmp_path / "test_generated_rules.py"
+    test = tmp_path / name
     test.write_text(code)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
@@ -135,3 +136,25 @@ def test_readme_kube_trace_example_says_why_it_is_rejected():
     assert "has no endpoints" in r.stdout
     assert "matches no pod" in r.stdout
     assert "rejected in filter KUBE-EXTERNAL-SERVICES" in r.stdout
+
+
+# ---- the fuzzing guide ---------------------------------------------------------------------
+
+def test_fuzzing_guide_example_passes(tmp_path):
+    (code,) = blocks("fuzzing.md", "python")
+    r = run_pytest_on(code, tmp_path, "test_fuzz_firewall.py")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"\b3 passed\b", r.stdout), r.stdout
+
+
+def test_fuzzing_guide_catches_the_pruner_that_forgets_the_table(tmp_path):
+    # "With the reset line (dead = set()) removed, the test fails on that example."
+    (code,) = blocks("fuzzing.md", "python")
+    reset = '        if line.startswith("*"):\n            dead = set()\n        elif words[:1]'
+    assert code.count(reset) == 1
+    buggy = code.replace(reset, "        if words[:1]")
+    r = run_pytest_on(buggy, tmp_path, "test_fuzz_firewall.py")
+    assert r.returncode == 1
+    assert re.search(r"\b1 failed, 2 passed\b", r.stdout), r.stdout
+    assert "test_pruning_changes_no_packets_fate" in r.stdout
+    assert "10.0.0.5" in r.stdout            # the DNAT the buggy pruner lost
