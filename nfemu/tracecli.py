@@ -58,22 +58,32 @@ def cmd_trace(args) -> int:
         print(f"nfemu trace: error: {exc.message}", file=sys.stderr)
         return 2
     node = Node(ruleset, host, seed=args.seed)
+    return run_trace(node, pkt, ctx, all_outcomes=args.all, now=args.time, as_json=args.json)
+
+
+def run_trace(node: Node, pkt, ctx, *, all_outcomes: bool, now: float = 0.0,
+              as_json: bool = False, json_extra: dict | None = None,
+              epilogue: list[str] = ()) -> int:
+    """Trace ``pkt`` (arriving as ``ctx`` says: nfemu/packetopts.py's PacketContext) through
+    ``node`` and print it as ``nfemu trace`` does: every outcome with ``all_outcomes``, else
+    one sampled with the node's seed. ``json_extra`` is merged into the JSON object,
+    ``epilogue`` printed after the text. The exit code: 0, or 1 when something the packet
+    meets cannot be evaluated."""
     try:
-        if args.all:
+        if all_outcomes:
             outcomes = [(o.probability, o.journey) for o in node.outcomes(
-                pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate,
-                now=args.time)]
+                pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate, now=now)]
         else:
             outcomes = [(None, node.trace(pkt, iface=ctx.arrives_on, local=ctx.local,
-                                          ctstate=ctx.ctstate, now=args.time))]
+                                          ctstate=ctx.ctstate, now=now))]
     except NotEvaluable as exc:
         print(f"nfemu trace: error: {exc}", file=sys.stderr)
         return 1
-    if args.json:
+    if as_json:
         print(json.dumps({"seed": node.seed, "outcomes": [
-            _journey_json(node, p, j) for p, j in outcomes]}, indent=2))
+            _journey_json(node, p, j) for p, j in outcomes], **(json_extra or {})}, indent=2))
         return 0
-    if not args.all:
+    if not all_outcomes:
         print(f"# seed {node.seed} (random choices are sampled; --all gives every outcome)")
     print(f"packet: {pkt.describe()}" + (
         f" arriving on {ctx.arrives_on}" if ctx.arrives_on else
@@ -83,6 +93,8 @@ def cmd_trace(args) -> int:
         if probability is not None:
             print(f"\n== probability {probability} ({float(probability):.6f})")
         print("\n".join(journey_lines(node, journey)))
+    for line in epilogue:
+        print(line)
     return 0
 
 

@@ -69,6 +69,7 @@ def render_node(cluster: Cluster, node: str, *, seed: int | None = None, **optio
     keyword options) on the host :func:`node_host` builds."""
     from ..node import Node
     from ..parse import loads
+    from ..validate import ALL_OBJECTS
     text = render(cluster, node, **options)
-    ruleset = loads(text, file=f"<kube render {node}>")
+    ruleset = loads(text, file=f"<kube render {node}>", objects=ALL_OBJECTS)  # its nfacct objects exist
     return Node(ruleset, node_host(cluster, node, options.get("node_ips")), seed=seed)

@@ -11,13 +11,8 @@ when that service has no endpoints, why. Exit codes: 0 ok, 1 input rejected (bad
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
 import json
-import os
 import sys
-import tempfile
 
 from ..errors import LocatedError
 
@@ -121,15 +116,12 @@ def cmd_render(args) -> int:
     return 0
 
 
-def _summary(cluster, text: str, ifaces, gateway, pkt, ctx, args) -> list[tuple]:
+def _summary(cluster, node, pkt, ctx, now: float) -> list[tuple]:
     """(probability, sentence) for every outcome of the packet (Node.outcomes): which
     endpoint (and pod) it reaches and how its source was rewritten, or where it was rejected
     or dropped."""
     from .. import tracecli
-    from ..host import Host
-    from ..node import Node
-    from ..parse import loads
-    node = Node(loads(text), Host.from_options(ifaces, (), gateway, route_localnet=True))
+    from ..util import int_to_ipv4
     owners = {}
     for svc in cluster.services:
         for sl in cluster.slices_for(svc):
@@ -142,23 +134,23 @@ def _summary(cluster, text: str, ifaces, gateway, pkt, ctx, args) -> list[tuple]
             owners.setdefault(ip, f"Pod {pod.namespace}/{pod.name}")
     out = []
     for o in node.outcomes(pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate,
-                           now=args.time):
+                           now=now):
         j = o.journey
         final = j.packet
-        kinds = [e for e in j.events if e.kind in ("REJECT", "DNAT", "SNAT")]
         if j.verdict.value != "ACCEPT":
-            rej = next((e for e in kinds if e.kind == "REJECT"), None)
+            rej = next((e for e in j.events if e.kind == "REJECT"), None)
             where = f"in {rej.table} {rej.chain}" if rej is not None else j.where
             out.append((o.probability, ("rejected " if rej is not None else "dropped: ")
                         + where))
             continue
         place = tracecli._where(j)
         if final is not None and final.dst != pkt.dst:
-            host = final.describe().split(" -> ")[1].split()[0]
-            owner = owners.get(host.rsplit(":", 1)[0])
-            line = f"reaches {host}" + (f" ({owner})" if owner else "")
+            dst = int_to_ipv4(final.dst)
+            reached = f"{dst}:{final.dport}" if final.proto in (6, 17, 132) else dst
+            owner = owners.get(dst)
+            line = f"reaches {reached}" + (f" ({owner})" if owner else "")
             if pkt.src and final.src != pkt.src:
-                line += ", source rewritten to " + final.describe().split()[1].rsplit(":", 1)[0]
+                line += f", source rewritten to {int_to_ipv4(final.src)}"
             out.append((o.probability, f"{line}; {place}"))
         else:
             out.append((o.probability, f"accepted, not translated; {place}"))
@@ -167,10 +159,14 @@ def _summary(cluster, text: str, ifaces, gateway, pkt, ctx, args) -> list[tuple]
 
 def cmd_trace(args) -> int:
     from .. import tracecli
+    from ..host import Host
+    from ..node import Node
     from ..packetopts import packet_from_args
+    from ..parse import loads
+    from ..validate import ALL_OBJECTS
     from . import host_options
     try:
-        pkt, _ctx = packet_from_args(args)
+        pkt, ctx = packet_from_args(args)
     except LocatedError as exc:
         print(f"nfemu kube trace: error: {exc.message}", file=sys.stderr)
         return 2
@@ -183,54 +179,36 @@ def cmd_trace(args) -> int:
     except ValueError as exc:
         print(f"nfemu kube: error: {exc}", file=sys.stderr)
         return 1
-    node = cluster.node(args.node)
-    node_ips = args.node_ip or (node.ipv4_addresses() if node else [])
+    node_obj = cluster.node(args.node)
+    node_ips = args.node_ip or (node_obj.ipv4_addresses() if node_obj else [])
     proto = {6: "tcp", 17: "udp", 132: "sctp"}.get(pkt.proto)
-    dst = args.pkt_dst
     hits = []
     if proto is not None and pkt.family == 4:
-        hits = cluster.services_at(dst, pkt.dport, proto, node_ips)
+        hits = cluster.services_at(args.pkt_dst, pkt.dport, proto, node_ips)
     explain = [{"service": svc.key, "via": via,
                 "explain": cluster.explain_endpoints(svc, args.node)} for svc, via in hits]
-
-    fd, path = tempfile.mkstemp(prefix="nfemu-kube-", suffix=".rules")
+    node = Node(loads(text, file=f"<kube render {args.node}>", objects=ALL_OBJECTS),
+                Host.from_options(ifaces, (), gateway, route_localnet=True), seed=args.seed)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        targs = argparse.Namespace(**vars(args))
-        targs.file = path
-        targs.addrs = targs.routes = None
-        targs.iface = ifaces
-        targs.local_ip = []
-        targs.default_gateway = gateway
-        targs.route_localnet = True
-        if args.json:
-            buf = io.StringIO()
-            with contextlib.redirect_stdout(buf):
-                code = tracecli.cmd_trace(targs)
-            if code != 0:
-                sys.stdout.write(buf.getvalue())
-                return code
-            data = json.loads(buf.getvalue())
-            data["kube"] = {"node": args.node, "services": explain,
-                            "summary": [{"probability": str(p), "outcome": text}
-                                        for p, text in _summary(cluster, text, ifaces,
-                                                                gateway, pkt, _ctx, args)]}
-            print(json.dumps(data, indent=2))
-            return 0
-        print(f"# node {args.node} ({', '.join(node_ips) or 'no IP'}), kube-proxy rules "
-              "rendered by nfemu kube")
-        if not explain:
-            print("# the packet addresses no service port")
-        for item in explain:
-            print(f"# service {item['service']} ({item['via']})")
-            for line in item["explain"]:
-                print(f"#   {line}")
-        code = tracecli.cmd_trace(targs)
-        if code == 0:
-            print("\n# every outcome (exact probabilities):")
-            for p, line in _summary(cluster, text, ifaces, gateway, pkt, _ctx, args):
-                print(f"#   {p} ({float(p):.6f}): {line}")
-        return code
-    finally:
-        os.unlink(path)
+        summary = _summary(cluster, node, pkt, ctx, args.time)
+    except tracecli.NotEvaluable as exc:
+        print(f"nfemu kube trace: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        extra = {"kube": {"node": args.node, "services": explain,
+                          "summary": [{"probability": str(p), "outcome": line}
+                                      for p, line in summary]}}
+        return tracecli.run_trace(node, pkt, ctx, all_outcomes=args.all, now=args.time,
+                                  as_json=True, json_extra=extra)
+    print(f"# node {args.node} ({', '.join(node_ips) or 'no IP'}), kube-proxy rules "
+          "rendered by nfemu kube")
+    if not explain:
+        print("# the packet addresses no service port")
+    for item in explain:
+        print(f"# service {item['service']} ({item['via']})")
+        for line in item["explain"]:
+            print(f"#   {line}")
+    epilogue = ["\n# every outcome (exact probabilities):"] + [
+        f"#   {p} ({float(p):.6f}): {line}" for p, line in summary]
+    return tracecli.run_trace(node, pkt, ctx, all_outcomes=args.all, now=args.time,
+                              epilogue=epilogue)
