@@ -936,40 +936,25 @@ def _source_range_checks(node, prober, dump, s: Service, e: Entry, proto: int, t
             if cand not in outside:
                 outside.append(cand)
             break
-    for src in inside:
+    for src, side in [(a, "inside") for a in inside] + [(a, "outside") for a in outside]:
         if src in prober.local_addrs:
             skipped.append(Skipped(s.name, f"{where} from {int_to_ipv4(src)}",
                                    "the source is one of the node's own addresses"))
             continue
         probe = prober.outside_probe(e.address, proto, e.port,
-                                     "source inside loadBalancerSourceRanges", src=src)
+                                     f"source {side} loadBalancerSourceRanges", src=src)
         if probe is None:
             skipped.append(Skipped(s.name, f"{where} from {int_to_ipv4(src)}",
                                    "no route from the node to the source"))
             continue
         shares, detail = _run(node, probe)
-        if kind == "dropped" or not intent:
-            c = Check(s.name, s.protocol, "source-range", where + " (source inside)", probe)
-            _judge_verdict(c, shares, detail, "DROP")
-        else:
-            c = Check(s.name, s.protocol, "source-range", where + " (source inside)", probe,
-                      expected=intent)
+        label = f"{where} (source {side})"
+        if side == "inside" and kind != "dropped" and intent:
+            c = Check(s.name, s.protocol, "source-range", label, probe, expected=intent)
             _judge_endpoints(c, shares, detail, tolerance)
-        s.checks.append(c)
-    for src in outside:
-        if src in prober.local_addrs:
-            skipped.append(Skipped(s.name, f"{where} from {int_to_ipv4(src)}",
-                                   "the source is one of the node's own addresses"))
-            continue
-        probe = prober.outside_probe(e.address, proto, e.port,
-                                     "source outside loadBalancerSourceRanges", src=src)
-        if probe is None:
-            skipped.append(Skipped(s.name, f"{where} from {int_to_ipv4(src)}",
-                                   "no route from the node to the source"))
-            continue
-        shares, detail = _run(node, probe)
-        c = Check(s.name, s.protocol, "source-range", where + " (source outside)", probe)
-        _judge_verdict(c, shares, detail, "DROP")
+        else:       # outside the ranges, or a service whose intent is to drop: dropped
+            c = Check(s.name, s.protocol, "source-range", label, probe)
+            _judge_verdict(c, shares, detail, "DROP")
         s.checks.append(c)
 
 
