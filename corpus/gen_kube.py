@@ -91,7 +91,11 @@ def render(svcs, masquerade_all=False, random_fully=False, builtins=True,
         for ch, used in ((s.svc, uses_svc), (s.svl, uses_svl), (s.ext, uses_ext), (s.fw, uses_fw)):
             if used:
                 nch.append(ch)
-        for ep in s.eps:
+        # kube-proxy writes KUBE-SEP chains for allLocallyReachableEndpoints only: the
+        # cluster endpoints when the cluster chain is used, the local ones when the local
+        # chain is (CategorizeEndpoints)
+        sep_eps = [ep for ep in s.eps if uses_svc or (uses_svl and ep in s.local_eps)]
+        for ep in sep_eps:
             nch.append(s.sep(ep))
 
         # cluster IP
@@ -186,7 +190,7 @@ def render(svcs, masquerade_all=False, random_fully=False, builtins=True,
             lb_rules(s.svc, s.eps)
         if uses_svl:
             lb_rules(s.svl, s.local_eps)
-        for ep in s.eps:
+        for ep in sep_eps:
             c = s.sep(ep)
             svc_rules.append('-A %s -m comment --comment %s -s %s -j KUBE-MARK-MASQ' % (c, q(s.spn), ep))
             aff = ' -m recent --name %s --set' % c if s.affinity else ''
