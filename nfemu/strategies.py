@@ -38,8 +38,6 @@ from hypothesis.strategies import SearchStrategy
 
 from .host import Host
 from .ir import BUILTIN_CHAINS, TABLE_SAVE_ORDER
-# (the parser first: it loads the extension registry, which nfemu.packet needs; importing
-# nfemu.packet before it is a circular import)
 from .parse import loads
 from .packet import (ICMP, ICMPV6, SCTP, TCP, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN,
                      UDP, Packet)

@@ -63,16 +63,19 @@ def cmd_trace(args) -> int:
 
 def run_trace(node: Node, pkt, ctx, *, all_outcomes: bool, now: float = 0.0,
               as_json: bool = False, json_extra: dict | None = None,
-              epilogue: list[str] = ()) -> int:
+              epilogue: list[str] = (), outcomes: list | None = None) -> int:
     """Trace ``pkt`` (arriving as ``ctx`` says: nfemu/packetopts.py's PacketContext) through
     ``node`` and print it as ``nfemu trace`` does: every outcome with ``all_outcomes``, else
     one sampled with the node's seed. ``json_extra`` is merged into the JSON object,
-    ``epilogue`` printed after the text. The exit code: 0, or 1 when something the packet
-    meets cannot be evaluated."""
+    ``epilogue`` printed after the text; ``outcomes``: the packet's ``Node.outcomes``, when
+    the caller has them already. The exit code: 0, or 1 when something the packet meets
+    cannot be evaluated."""
     try:
         if all_outcomes:
-            outcomes = [(o.probability, o.journey) for o in node.outcomes(
-                pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate, now=now)]
+            if outcomes is None:
+                outcomes = node.outcomes(pkt, iface=ctx.arrives_on, local=ctx.local,
+                                         ctstate=ctx.ctstate, now=now)
+            outcomes = [(o.probability, o.journey) for o in outcomes]
         else:
             outcomes = [(None, node.trace(pkt, iface=ctx.arrives_on, local=ctx.local,
                                           ctstate=ctx.ctstate, now=now))]

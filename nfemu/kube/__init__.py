@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 
-# nfemu.packet imported first in a fresh interpreter fails on a circular import
-# (packet -> ext -> REJECT -> engine -> packet); importing the extensions first avoids it,
-# so that ``from nfemu.kube import ...`` followed by ``from nfemu.packet import Packet`` works.
-from .. import ext as _ext  # noqa: F401
-
 from .manifests import ManifestError
 from .model import Cluster, load_manifests
 from .render import (endpoint_chain_name, port_proto_hash, probability, render,

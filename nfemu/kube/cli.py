@@ -116,7 +116,7 @@ def cmd_render(args) -> int:
     return 0
 
 
-def _summary(cluster, node, pkt, ctx, now: float) -> list[tuple]:
+def _summary(cluster, pkt, outcomes) -> list[tuple]:
     """(probability, sentence) for every outcome of the packet (Node.outcomes): which
     endpoint (and pod) it reaches and how its source was rewritten, or where it was rejected
     or dropped."""
@@ -133,8 +133,7 @@ def _summary(cluster, node, pkt, ctx, now: float) -> list[tuple]:
         for ip in pod.ips:
             owners.setdefault(ip, f"Pod {pod.namespace}/{pod.name}")
     out = []
-    for o in node.outcomes(pkt, iface=ctx.arrives_on, local=ctx.local, ctstate=ctx.ctstate,
-                           now=now):
+    for o in outcomes:
         j = o.journey
         final = j.packet
         if j.verdict.value != "ACCEPT":
@@ -190,16 +189,18 @@ def cmd_trace(args) -> int:
     node = Node(loads(text, file=f"<kube render {args.node}>", objects=ALL_OBJECTS),
                 Host.from_options(ifaces, (), gateway, route_localnet=True), seed=args.seed)
     try:
-        summary = _summary(cluster, node, pkt, ctx, args.time)
+        outcomes = node.outcomes(pkt, iface=ctx.arrives_on, local=ctx.local,
+                                 ctstate=ctx.ctstate, now=args.time)
     except tracecli.NotEvaluable as exc:
         print(f"nfemu kube trace: error: {exc}", file=sys.stderr)
         return 1
+    summary = _summary(cluster, pkt, outcomes)
     if args.json:
         extra = {"kube": {"node": args.node, "services": explain,
                           "summary": [{"probability": str(p), "outcome": line}
                                       for p, line in summary]}}
         return tracecli.run_trace(node, pkt, ctx, all_outcomes=args.all, now=args.time,
-                                  as_json=True, json_extra=extra)
+                                  as_json=True, json_extra=extra, outcomes=outcomes)
     print(f"# node {args.node} ({', '.join(node_ips) or 'no IP'}), kube-proxy rules "
           "rendered by nfemu kube")
     if not explain:
@@ -211,4 +212,4 @@ def cmd_trace(args) -> int:
     epilogue = ["\n# every outcome (exact probabilities):"] + [
         f"#   {p} ({float(p):.6f}): {line}" for p, line in summary]
     return tracecli.run_trace(node, pkt, ctx, all_outcomes=args.all, now=args.time,
-                              epilogue=epilogue)
+                              epilogue=epilogue, outcomes=outcomes)
