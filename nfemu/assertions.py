@@ -207,6 +207,7 @@ def parse_packet(pkt, *, iface: str | None = None, local: bool | None = None,
     from .errors import LocatedError
     from .ext.conntrack import CtState
     from .packet import Packet
+    from .node import ctstate_from_text
     from .packetopts import add_packet_arguments, packet_from_args
 
     if isinstance(pkt, Probe):
@@ -247,16 +248,11 @@ def parse_packet(pkt, *, iface: str | None = None, local: bool | None = None,
     elif iface is not None:
         ctx_iface, ctx_local = iface, False
     if ctstate is not None:
-        ctx_state = ctstate if isinstance(ctstate, CtState) else _ctstate(ctstate)
+        ctx_state = ctstate if isinstance(ctstate, CtState) else ctstate_from_text(str(ctstate))
     if not ctx_local and not ctx_iface:
         raise ValueError(f"packet {packet.describe()}: say where it comes from: a Packet "
                          "with iif, iface=..., or local=True")
     return Probe(packet, ctx_iface, ctx_local, ctx_state, now)
-
-
-def _ctstate(text: str):
-    from .packetopts import _ctstate
-    return _ctstate(str(text))
 
 
 # ---------------------------------------------------------------------------- outcomes
